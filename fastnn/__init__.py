@@ -1,0 +1,34 @@
+"""fastnn: train multilayer neural networks fast on the CPU.
+
+    import fastnn as fn
+    model = fn.MLP([784, 100, 10], seed=0)
+    loss = fn.SoftmaxCrossEntropy()
+    opt = fn.optim.Adam(model.parameters(), lr=1e-3)
+
+The hot paths are Numba kernels in ``fastnn.kernels``, each with a NumPy twin in
+``fastnn.kernels.reference``.
+"""
+
+__version__ = "0.1.0"
+
+from . import init
+try:
+    from . import optim
+except ImportError:  # TEMP until the optimizer module lands
+    pass
+from .activation import ELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Step, Tanh
+from .container import MLP, Sequential
+from .dropout import Dropout
+from .gradcheck import gradcheck, numerical_gradient
+from .linear import Linear, Maxout
+from .losses import MSELoss, SoftmaxCrossEntropy, sum_squared_error
+from .module import Module, Parameter, pack_parameters
+from .normalization import BatchNorm
+from .threads import get_num_threads, set_num_threads
+
+__all__ = [
+    "BatchNorm", "Dropout", "ELU", "Identity", "LeakyReLU", "Linear", "MLP", "MSELoss",
+    "Maxout", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax",
+    "SoftmaxCrossEntropy", "Step", "Tanh", "get_num_threads", "gradcheck", "init",
+    "numerical_gradient", "optim", "pack_parameters", "set_num_threads", "sum_squared_error",
+]

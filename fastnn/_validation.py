@@ -1,0 +1,43 @@
+"""Checks that stand between users' data and the kernels (which check nothing)."""
+
+import numpy as np
+
+
+def as_float_array(x, dtype, what):
+    """``x`` as a C-contiguous array of ``dtype``; no copy when it already is one.
+
+    Integer and boolean input is converted; object, string and complex input is refused with
+    ``TypeError`` naming ``what``.
+    """
+    a = np.asarray(x)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{what}: expected an array of real numbers, got dtype {a.dtype}")
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def check_2d(x, features, what):
+    """Raise ``ValueError`` unless ``x`` has shape (batch >= 1, features)."""
+    if x.ndim != 2 or x.shape[1] != features or x.shape[0] == 0:
+        raise ValueError(f"{what}: expected input of shape (batch, {features}), got {x.shape}")
+
+
+def check_same_shape(a, b, what):
+    if a.shape != b.shape:
+        raise ValueError(f"{what}: expected the shape {a.shape} given before, got {b.shape}")
+
+
+def check_positive_int(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"invalid {name}: {value}; expected a positive integer")
+    return int(value)
+
+
+def as_rng(rng):
+    """A ``numpy.random.Generator`` from a Generator, an int seed, a SeedSequence or None."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, (int, np.integer, np.random.SeedSequence)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng)}")

@@ -1,0 +1,279 @@
+"""Activation functions and their derivatives.
+
+Elementwise kernels take 1-D arrays (layers pass raveled, C-contiguous views) and write into
+``out``/``dx``. Derivatives are expressed through the forward output ``y`` rather than the
+input, so a layer keeps only its output for backward and the affine kernel can fold the
+derivative in without storing the pre-activation:
+
+    relu'       = 1 if y > 0 else 0           (so the derivative at 0 is 0)
+    leaky_relu' = 1 if y > 0 else slope        (needs slope >= 0, so sign(y) = sign(x))
+    elu'        = 1 if y > 0 else y + alpha    (alpha * exp(x) = y + alpha for x <= 0)
+    sigmoid'    = y * (1 - y)
+    tanh'       = 1 - y**2
+    step'       = 0
+
+The scalar helpers (``_relu`` ...) are shared with ``affine``, which fuses them into the
+matrix product's output pass; ``ACTIVATIONS`` maps names to the codes it takes.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ._config import PARALLEL, SERIAL, chunk_bounds, n_chunks
+
+IDENTITY, RELU, SIGMOID, TANH, LEAKY_RELU, ELU, STEP = range(7)
+ACTIVATIONS = {
+    "identity": IDENTITY,
+    "relu": RELU,
+    "sigmoid": SIGMOID,
+    "tanh": TANH,
+    "leaky_relu": LEAKY_RELU,
+    "elu": ELU,
+    "step": STEP,
+}
+
+SCALAR = dict(SERIAL, inline="always")
+
+
+# -- scalar forms ----------------------------------------------------------------------------
+@njit(**SCALAR)
+def _sigmoid(v):
+    # Two branches so exp never overflows: exp(-v) for v >= 0, exp(v) for v < 0.
+    if v >= 0:
+        return 1.0 / (1.0 + np.exp(-v))
+    e = np.exp(v)
+    return e / (1.0 + e)
+
+
+@njit(**SCALAR)
+def _activate(v, act, alpha):
+    """act(v) for one value; ``alpha`` is the leaky slope or the ELU alpha."""
+    if act == RELU:
+        return v if v > 0 else 0.0
+    if act == SIGMOID:
+        return _sigmoid(v)
+    if act == TANH:
+        return np.tanh(v)
+    if act == LEAKY_RELU:
+        return v if v > 0 else alpha * v
+    if act == ELU:
+        return v if v > 0 else alpha * np.expm1(v)
+    if act == STEP:
+        return 1.0 if v > 0 else 0.0
+    return v
+
+
+@njit(**SCALAR)
+def _derivative(y, act, alpha):
+    """act'(x) written through y = act(x)."""
+    if act == RELU:
+        return 1.0 if y > 0 else 0.0
+    if act == SIGMOID:
+        return y * (1.0 - y)
+    if act == TANH:
+        return 1.0 - y * y
+    if act == LEAKY_RELU:
+        return 1.0 if y > 0 else alpha
+    if act == ELU:
+        return 1.0 if y > 0 else y + alpha
+    if act == STEP:
+        return 0.0
+    return 1.0
+
+
+# -- loops over [lo, hi) ----------------------------------------------------------------------
+@njit(**SERIAL)
+def _forward_range(x, out, act, alpha, lo, hi):
+    # One loop per activation so each inner loop is branch-free and vectorises.
+    if act == RELU:
+        for i in range(lo, hi):
+            v = x[i]
+            out[i] = v if v > 0 else 0
+    elif act == SIGMOID:
+        for i in range(lo, hi):
+            out[i] = _sigmoid(x[i])
+    elif act == TANH:
+        for i in range(lo, hi):
+            out[i] = np.tanh(x[i])
+    elif act == LEAKY_RELU:
+        for i in range(lo, hi):
+            v = x[i]
+            out[i] = v if v > 0 else alpha * v
+    elif act == ELU:
+        for i in range(lo, hi):
+            v = x[i]
+            out[i] = v if v > 0 else alpha * np.expm1(v)
+    elif act == STEP:
+        for i in range(lo, hi):
+            out[i] = 1 if x[i] > 0 else 0
+    else:
+        for i in range(lo, hi):
+            out[i] = x[i]
+
+
+@njit(**SERIAL)
+def _backward_range(dout, y, dx, act, alpha, lo, hi):
+    if act == RELU:
+        for i in range(lo, hi):
+            dx[i] = dout[i] if y[i] > 0 else 0
+    elif act == SIGMOID:
+        for i in range(lo, hi):
+            dx[i] = dout[i] * y[i] * (1 - y[i])
+    elif act == TANH:
+        for i in range(lo, hi):
+            dx[i] = dout[i] * (1 - y[i] * y[i])
+    elif act == LEAKY_RELU:
+        for i in range(lo, hi):
+            dx[i] = dout[i] if y[i] > 0 else alpha * dout[i]
+    elif act == ELU:
+        for i in range(lo, hi):
+            dx[i] = dout[i] if y[i] > 0 else dout[i] * (y[i] + alpha)
+    elif act == STEP:
+        for i in range(lo, hi):
+            dx[i] = 0
+    else:
+        for i in range(lo, hi):
+            dx[i] = dout[i]
+
+
+@njit(**PARALLEL)
+def _forward(x, out, act, alpha):
+    n = x.size
+    c = n_chunks(n)
+    if c == 1:
+        _forward_range(x, out, act, alpha, 0, n)
+    else:
+        for k in prange(c):
+            lo, hi = chunk_bounds(k, c, n)
+            _forward_range(x, out, act, alpha, lo, hi)
+
+
+@njit(**PARALLEL)
+def _backward(dout, y, dx, act, alpha):
+    n = dout.size
+    c = n_chunks(n)
+    if c == 1:
+        _backward_range(dout, y, dx, act, alpha, 0, n)
+    else:
+        for k in prange(c):
+            lo, hi = chunk_bounds(k, c, n)
+            _backward_range(dout, y, dx, act, alpha, lo, hi)
+
+
+# -- public kernels -----------------------------------------------------------------------------
+@njit(**SERIAL)
+def identity_forward(x, out):
+    """out = x."""
+    _forward(x, out, IDENTITY, 0.0)
+
+
+@njit(**SERIAL)
+def identity_backward(dout, dx):
+    """dx = dout."""
+    _backward(dout, dout, dx, IDENTITY, 0.0)
+
+
+@njit(**SERIAL)
+def step_forward(x, out):
+    """out = 1 where x > 0, else 0."""
+    _forward(x, out, STEP, 0.0)
+
+
+@njit(**SERIAL)
+def step_backward(dout, y, dx):
+    """dx = 0: the step function is flat wherever it has a derivative."""
+    _backward(dout, y, dx, STEP, 0.0)
+
+
+@njit(**SERIAL)
+def sigmoid_forward(x, out):
+    """out = 1 / (1 + exp(-x)), without overflow for large |x|."""
+    _forward(x, out, SIGMOID, 0.0)
+
+
+@njit(**SERIAL)
+def sigmoid_backward(dout, y, dx):
+    """dx = dout * y * (1 - y), y = sigmoid(x)."""
+    _backward(dout, y, dx, SIGMOID, 0.0)
+
+
+@njit(**SERIAL)
+def tanh_forward(x, out):
+    """out = tanh(x)."""
+    _forward(x, out, TANH, 0.0)
+
+
+@njit(**SERIAL)
+def tanh_backward(dout, y, dx):
+    """dx = dout * (1 - y**2), y = tanh(x)."""
+    _backward(dout, y, dx, TANH, 0.0)
+
+
+@njit(**SERIAL)
+def relu_forward(x, out):
+    """out = max(x, 0)."""
+    _forward(x, out, RELU, 0.0)
+
+
+@njit(**SERIAL)
+def relu_backward(dout, y, dx):
+    """dx = dout where y > 0, else 0 (the derivative at 0 is 0)."""
+    _backward(dout, y, dx, RELU, 0.0)
+
+
+@njit(**SERIAL)
+def leaky_relu_forward(x, negative_slope, out):
+    """out = x where x > 0, else negative_slope * x."""
+    _forward(x, out, LEAKY_RELU, negative_slope)
+
+
+@njit(**SERIAL)
+def leaky_relu_backward(dout, y, negative_slope, dx):
+    """dx = dout where y > 0, else negative_slope * dout (negative_slope >= 0)."""
+    _backward(dout, y, dx, LEAKY_RELU, negative_slope)
+
+
+@njit(**SERIAL)
+def elu_forward(x, alpha, out):
+    """out = x where x > 0, else alpha * (exp(x) - 1)."""
+    _forward(x, out, ELU, alpha)
+
+
+@njit(**SERIAL)
+def elu_backward(dout, y, alpha, dx):
+    """dx = dout where y > 0, else dout * (y + alpha) (alpha > 0)."""
+    _backward(dout, y, dx, ELU, alpha)
+
+
+@njit(**SERIAL)
+def maxout_forward(z, pieces, out, argmax):
+    """Maximum over groups of ``pieces`` columns.
+
+    z: (batch, units * pieces), unit j's pieces in columns j*pieces ... j*pieces + pieces - 1.
+    out: (batch, units) the maxima; argmax: (batch, units) int64, which piece won (first on ties).
+    """
+    n, m = out.shape
+    for i in range(n):
+        for j in range(m):
+            base = j * pieces
+            best = z[i, base]
+            k_best = 0
+            for k in range(1, pieces):
+                v = z[i, base + k]
+                if v > best:
+                    best = v
+                    k_best = k
+            out[i, j] = best
+            argmax[i, j] = k_best
+
+
+@njit(**SERIAL)
+def maxout_backward(dout, argmax, pieces, dz):
+    """Route each dout[i, j] to the piece that won; the other pieces get 0. dz: (batch, units * pieces)."""
+    n, m = dout.shape
+    for i in range(n):
+        for j in range(m):
+            base = j * pieces
+            for k in range(pieces):
+                dz[i, base + k] = 0
+            dz[i, base + argmax[i, j]] = dout[i, j]

@@ -1,0 +1,79 @@
+"""Affine (fully connected) layer: y = act(x @ W + b), and its backward pass.
+
+The matrix products go to BLAS (Numba's ``np.dot`` calls SciPy's BLAS bindings); the bias and
+the activation are applied in one pass over the product, and backward folds the activation's
+derivative into the same pass that sums the bias gradient. ``act`` is a code from
+``activations.ACTIVATIONS`` and ``alpha`` its parameter (leaky slope, ELU alpha).
+
+Shapes: x (batch, in), W (in, out), b (out,), y (batch, out).
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ._config import PARALLEL, SERIAL, chunk_bounds, n_chunks
+from .activations import IDENTITY, _activate, _derivative
+
+
+@njit(**SERIAL)
+def _bias_act_rows(y, b, act, alpha, lo, hi):
+    m = y.shape[1]
+    for i in range(lo, hi):
+        for j in range(m):
+            y[i, j] = _activate(y[i, j] + b[j], act, alpha)
+
+
+@njit(**PARALLEL)
+def affine_forward(x, W, b, act, alpha, y):
+    """y = act(x @ W + b), written into ``y``."""
+    np.dot(x, W, y)
+    n = y.shape[0]
+    c = n_chunks(y.size)
+    if c == 1:
+        _bias_act_rows(y, b, act, alpha, 0, n)
+    else:
+        for k in prange(c):
+            lo, hi = chunk_bounds(k, c, n)
+            _bias_act_rows(y, b, act, alpha, lo, hi)
+
+
+@njit(**SERIAL)
+def _dz_cols(dout, y, act, alpha, dz, db, lo, hi):
+    # Columns [lo, hi) of dz = dout * act'(y), and their sums over the batch into db, in one
+    # pass. A chunk owns whole columns, so no two threads add into one element of db.
+    n = dout.shape[0]
+    for j in range(lo, hi):
+        db[j] = 0
+    if act == IDENTITY:
+        for i in range(n):
+            for j in range(lo, hi):
+                db[j] += dout[i, j]
+    else:
+        for i in range(n):
+            for j in range(lo, hi):
+                g = dout[i, j] * _derivative(y[i, j], act, alpha)
+                dz[i, j] = g
+                db[j] += g
+
+
+@njit(**PARALLEL)
+def affine_backward(dout, x, W, y, act, alpha, dz, dx, dW, db, need_dx):
+    """Gradients of y = act(x @ W + b).
+
+    dout: (batch, out) gradient of the loss w.r.t. y. Writes dz = dout * act'(y) into ``dz``
+    (unused when act is identity; ``dz`` may be ``dout`` itself to work in place),
+    dW = x.T @ dz, db = sum of dz over the batch, and, when ``need_dx``, dx = dz @ W.T
+    (the first layer of a network skips it).
+    """
+    m = dout.shape[1]
+    c = min(n_chunks(dout.size), m)
+    if c <= 1:
+        _dz_cols(dout, y, act, alpha, dz, db, 0, m)
+    else:
+        for k in prange(c):
+            lo, hi = chunk_bounds(k, c, m)
+            _dz_cols(dout, y, act, alpha, dz, db, lo, hi)
+    g = dout if act == IDENTITY else dz
+    np.dot(x.T, g, dW)
+    if need_dx:
+        np.dot(g, W.T, dx)
