@@ -11,11 +11,7 @@ The hot paths are Numba kernels in ``fastnn.kernels``, each with a NumPy twin in
 
 __version__ = "0.1.0"
 
-from . import init
-try:
-    from . import optim
-except ImportError:  # TEMP until the optimizer module lands
-    pass
+from . import init, optim
 from .activation import ELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Step, Tanh
 from .container import MLP, Sequential
 from .dropout import Dropout
@@ -27,8 +23,30 @@ from .normalization import BatchNorm
 from .threads import get_num_threads, set_num_threads
 
 __all__ = [
-    "BatchNorm", "Dropout", "ELU", "Identity", "LeakyReLU", "Linear", "MLP", "MSELoss",
-    "Maxout", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax",
-    "SoftmaxCrossEntropy", "Step", "Tanh", "get_num_threads", "gradcheck", "init",
-    "numerical_gradient", "optim", "pack_parameters", "set_num_threads", "sum_squared_error",
+    "BatchNorm",
+    "Dropout",
+    "ELU",
+    "Identity",
+    "LeakyReLU",
+    "Linear",
+    "MLP",
+    "MSELoss",
+    "Maxout",
+    "Module",
+    "Parameter",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "SoftmaxCrossEntropy",
+    "Step",
+    "Tanh",
+    "get_num_threads",
+    "gradcheck",
+    "init",
+    "numerical_gradient",
+    "optim",
+    "pack_parameters",
+    "set_num_threads",
+    "sum_squared_error",
 ]

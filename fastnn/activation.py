@@ -26,7 +26,9 @@ class _Activation(Module):
         y = self._y
         dout = as_float_array(dout, self.dtype, repr(self) + ".backward")
         if dout.shape != y.shape:
-            raise ValueError(f"{self!r}.backward: expected dout of shape {y.shape}, got {dout.shape}")
+            raise ValueError(
+                f"{self!r}.backward: expected dout of shape {y.shape}, got {dout.shape}"
+            )
         dx = self._buffer("dx", y.shape)
         self._bwd(dout.reshape(-1), y.reshape(-1), dx.reshape(-1))
         return dx
@@ -140,7 +142,9 @@ class Softmax(Module):
         y = self._y
         dout = as_float_array(dout, self.dtype, "Softmax().backward")
         if dout.shape != y.shape:
-            raise ValueError(f"Softmax().backward: expected dout of shape {y.shape}, got {dout.shape}")
+            raise ValueError(
+                f"Softmax().backward: expected dout of shape {y.shape}, got {dout.shape}"
+            )
         dx = self._buffer("dx", y.shape)
         _sce.softmax_backward(dout, y, dx)
         return dx

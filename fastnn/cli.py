@@ -1,6 +1,6 @@
 """The ``fastnn`` command line.
 
-    fastnn demo [--seed N] [--epochs N]    an MLP learns XOR, then classifies synthetic data
+fastnn demo [--seed N] [--epochs N]    an MLP learns XOR, then classifies synthetic data
 """
 
 import argparse
@@ -59,7 +59,7 @@ def demo(seed=0, epochs=30, out=sys.stdout):
     for _ in range(300):
         _train(model, loss, opt, x, y, 4, rng)
     pred = model.forward(x).argmax(axis=1)
-    for xi, yi, pi in zip(x.astype(int), y, pred):
+    for xi, yi, pi in zip(x.astype(int), y, pred, strict=True):
         print(f"  {xi[0]} XOR {xi[1]} = {pi}  (expected {yi})", file=out)
     xor_acc = float(np.mean(pred == y))
 

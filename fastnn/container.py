@@ -94,9 +94,9 @@ class MLP(Sequential):
     Linear -> [BatchNorm] -> activation -> [Dropout]; the last Linear outputs raw scores
     (logits; pair it with ``SoftmaxCrossEntropy``). Without batch norm the activation is fused
     into the Linear layer; with it, the Linear layers before batch norm have no bias (the
-    batch-norm shift replaces it). ``init`` defaults to "he" for ReLU-like activations and "xavier" for
-    sigmoid and tanh. ``seed`` (int, SeedSequence or Generator) makes weights and dropout
-    masks reproducible.
+    batch-norm shift replaces it). ``init`` defaults to "he" for ReLU-like activations and
+    "xavier" for sigmoid and tanh. ``seed`` (int, SeedSequence or Generator) makes weights and
+    dropout masks reproducible.
     """
 
     def __init__(
@@ -115,7 +115,8 @@ class MLP(Sequential):
         act = str(activation).lower()
         if act not in _ACTIVATION_LAYERS:
             raise ValueError(
-                f"unknown activation {activation!r}; expected one of {', '.join(_ACTIVATION_LAYERS)}"
+                f"unknown activation {activation!r}; "
+                f"expected one of {', '.join(_ACTIVATION_LAYERS)}"
             )
         if not 0 <= dropout < 1:
             raise ValueError(f"invalid dropout probability: {dropout}; expected 0 <= p < 1")
@@ -131,8 +132,15 @@ class MLP(Sequential):
             # Batch norm's shift (beta) takes the place of a bias before it.
             bias = last or not batchnorm
             layers.append(
-                Linear(sizes[i], sizes[i + 1], init=init, bias=bias, rng=streams[i],
-                       activation=fused, dtype=dtype)
+                Linear(
+                    sizes[i],
+                    sizes[i + 1],
+                    init=init,
+                    bias=bias,
+                    rng=streams[i],
+                    activation=fused,
+                    dtype=dtype,
+                )
             )
             if last:
                 break

@@ -51,7 +51,7 @@ def gradcheck(model, loss, x, y, eps=1e-6):
     states = [g.bit_generator.state for g in rngs]
 
     def f(_=None):
-        for g, s in zip(rngs, states):
+        for g, s in zip(rngs, states, strict=True):
             g.bit_generator.state = s
         return loss.forward(m.forward(x), y)
 

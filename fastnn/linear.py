@@ -97,13 +97,24 @@ class Linear(Module):
         x, y = self._x, self._y
         dout = as_float_array(dout, self.dtype, self._what() + ".backward")
         if dout.shape != y.shape:
-            raise ValueError(f"{self._what()}.backward: expected dout of shape {y.shape}, got {dout.shape}")
+            raise ValueError(
+                f"{self._what()}.backward: expected dout of shape {y.shape}, got {dout.shape}"
+            )
         n = x.shape[0]
         dz = self._buffer("dz", y.shape) if self._act != _act_kernels.IDENTITY else dout
         dx = self._buffer("dx", (n, self.in_features))
         db = self.bias.grad if self.bias is not None else self._buffer("db", (self.out_features,))
         _affine.affine_backward(
-            dout, x, self.weight.data, y, self._act, self.alpha, dz, dx, self.weight.grad, db,
+            dout,
+            x,
+            self.weight.data,
+            y,
+            self._act,
+            self.alpha,
+            dz,
+            dx,
+            self.weight.grad,
+            db,
             input_grad,
         )
         return dx if input_grad else None
@@ -126,7 +137,9 @@ class Maxout(Module):
     (in_features, out_features * pieces); unit j owns columns j*pieces ... j*pieces+pieces-1.
     """
 
-    def __init__(self, in_features, out_features, pieces=2, init="xavier", rng=None, dtype=np.float32):
+    def __init__(
+        self, in_features, out_features, pieces=2, init="xavier", rng=None, dtype=np.float32
+    ):
         super().__init__(dtype)
         self.in_features = check_positive_int(in_features, "in_features")
         self.out_features = check_positive_int(out_features, "out_features")
@@ -155,9 +168,7 @@ class Maxout(Module):
         if argmax is None:
             argmax = np.empty(y.shape, dtype=np.int64)
             self._buffers[("argmax", y.shape)] = argmax
-        _affine.affine_forward(
-            x, self.weight.data, self.bias.data, _act_kernels.IDENTITY, 0.0, z
-        )
+        _affine.affine_forward(x, self.weight.data, self.bias.data, _act_kernels.IDENTITY, 0.0, z)
         _act_kernels.maxout_forward(z, self.pieces, y, argmax)
         self._x, self._argmax = x, argmax
         return y
@@ -174,10 +185,22 @@ class Maxout(Module):
         dx = self._buffer("dx", (n, self.in_features))
         _act_kernels.maxout_backward(dout, argmax, self.pieces, dz)
         _affine.affine_backward(
-            dz, x, self.weight.data, dz, _act_kernels.IDENTITY, 0.0, dz, dx,
-            self.weight.grad, self.bias.grad, input_grad,
+            dz,
+            x,
+            self.weight.data,
+            dz,
+            _act_kernels.IDENTITY,
+            0.0,
+            dz,
+            dx,
+            self.weight.grad,
+            self.bias.grad,
+            input_grad,
         )
         return dx if input_grad else None
 
     def extra_repr(self):
-        return f"in_features={self.in_features}, out_features={self.out_features}, pieces={self.pieces}"
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"pieces={self.pieces}"
+        )

@@ -19,7 +19,9 @@ def check_labels(t, batch, classes, what):
     elif t.dtype.kind not in "iub":
         raise TypeError(f"{what}: expected integer labels, got dtype {t.dtype}")
     if t.shape != (batch,):
-        raise ValueError(f"{what}: expected {batch} labels of shape ({batch},), got shape {t.shape}")
+        raise ValueError(
+            f"{what}: expected {batch} labels of shape ({batch},), got shape {t.shape}"
+        )
     t = np.ascontiguousarray(t, dtype=np.int64)
     lo, hi = int(t.min()), int(t.max())
     if lo < 0 or hi >= classes:

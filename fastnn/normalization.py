@@ -6,6 +6,7 @@ import numbers
 import numpy as np
 
 from ._validation import as_float_array, check_2d, check_positive_int
+from .kernels._config import n_chunks
 from .kernels.batchnorm import (
     batchnorm_backward,
     batchnorm_backward_eval,
@@ -50,10 +51,17 @@ class BatchNorm(Module):
         self.bias = Parameter(np.zeros(d, dtype=self.dtype), decay=False)
         self.running_mean = np.zeros(d, dtype=self.dtype)
         self.running_var = np.ones(d, dtype=self.dtype)
-        # The kernels' float64 scratch, whatever the dtype (kept so steps allocate nothing).
-        self._work = np.empty((2, d), dtype=np.float64)
+        # The kernels' float64 scratch, whatever the dtype: one slot per chunk a batch is
+        # split into (see kernels.batchnorm), grown when a bigger batch needs more.
+        self._work = np.empty((1, 2, d), dtype=np.float64)
         # What backward needs from the last forward: ("train", xhat, inv_std) or ("eval", x).
         self._saved = None
+
+    def _work_for(self, n):
+        slots = n_chunks(n * self.num_features)
+        if self._work.shape[0] < slots:
+            self._work = np.empty((slots, 2, self.num_features), dtype=np.float64)
+        return self._work
 
     def _name(self):
         return f"BatchNorm({self.num_features})"
@@ -63,13 +71,14 @@ class BatchNorm(Module):
         x = as_float_array(x, self.dtype, self._name())
         check_2d(x, self.num_features, self._name())
         n, d = x.shape
+        if self.training and n < 2:
+            raise ValueError(
+                f"{self._name()}: expected more than 1 row per batch in training mode, "
+                f"got input of shape {x.shape} (the batch variance is undefined)"
+            )
         out = self._buffer("out", x.shape)
+        work = self._work_for(n)
         if self.training:
-            if n < 2:
-                raise ValueError(
-                    f"{self._name()}: expected more than 1 row per batch in training mode, "
-                    f"got input of shape {x.shape} (the batch variance is undefined)"
-                )
             xhat = self._buffer("xhat", x.shape)
             mean = self._buffer("mean", (d,))
             var = self._buffer("var", (d,))
@@ -84,7 +93,7 @@ class BatchNorm(Module):
                 mean,
                 var,
                 inv_std,
-                self._work,
+                work,
             )
             batchnorm_update_running(
                 self.running_mean, self.running_var, mean, var, self.momentum, n
@@ -99,7 +108,7 @@ class BatchNorm(Module):
                 self.running_var,
                 self.eps,
                 out,
-                self._work,
+                work,
             )
             # The input itself, not a copy: like a linear layer, backward reads it back.
             self._saved = ("eval", x)
@@ -115,6 +124,7 @@ class BatchNorm(Module):
         if dout.shape != a.shape:
             raise ValueError(f"{what}: expected dout of shape {a.shape}, got {dout.shape}")
         dx = self._buffer("dx", dout.shape)
+        work = self._work_for(dout.shape[0])
         if mode == "train":
             batchnorm_backward(
                 dout,
@@ -124,7 +134,7 @@ class BatchNorm(Module):
                 dx,
                 self.weight.grad,
                 self.bias.grad,
-                self._work,
+                work,
             )
         else:
             batchnorm_backward_eval(
@@ -137,7 +147,7 @@ class BatchNorm(Module):
                 dx,
                 self.weight.grad,
                 self.bias.grad,
-                self._work,
+                work,
             )
         return dx
 

@@ -19,6 +19,7 @@ store; ``load_state_dict`` restores behaviour exactly.
 """
 
 import numbers
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -238,12 +239,13 @@ class Optimizer:
     def load_state_dict(self, state):
         """Restore hyperparameters, step count and state buffers saved by ``state_dict``.
 
-        The optimizer must be of the same class and over the same number of values. Nothing
-        changes if anything is invalid.
+        ``state`` is that dict or any mapping with the same items (``np.load`` of a file
+        written by ``np.savez(f, **opt.state_dict())`` works). The optimizer must be of the
+        same class and over the same number of values. Nothing changes if anything is invalid.
         """
         cls = type(self).__name__
         self._sync()
-        if not isinstance(state, dict):
+        if not isinstance(state, Mapping):
             raise TypeError(f"{cls}.load_state_dict: expected a dict, got {type(state).__name__}")
         kind = _unwrap(state.get("optimizer"))
         if kind != cls:
@@ -269,9 +271,7 @@ class Optimizer:
                 continue
             value = np.asarray(state[name])
             if value.shape != (n,):
-                raise ValueError(
-                    f"state_dict[{name!r}]: expected shape ({n},), got {value.shape}"
-                )
+                raise ValueError(f"state_dict[{name!r}]: expected shape ({n},), got {value.shape}")
             if not np.issubdtype(value.dtype, np.number) or np.iscomplexobj(value):
                 raise TypeError(f"state_dict[{name!r}]: expected real numbers, got {value.dtype}")
             buffers[name] = value
@@ -312,10 +312,16 @@ class SGD(Optimizer):
 
     _state_names = ("momentum_buffer",)
 
-    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
-                 nesterov=False):
-        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
-                        weight_decay=weight_decay, nesterov=nesterov)
+    def __init__(
+        self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False
+    ):
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+        )
         super().__init__(params, defaults)
 
     def _check_settings(self):
@@ -328,8 +334,18 @@ class SGD(Optimizer):
             buf = self._buffer("momentum_buffer")
         else:
             first, buf = False, self._unused
-        _k.sgd_step(self._data, self._grad, buf, self._decay_mask, self.lr, self.momentum,
-                    self.dampening, self.weight_decay, self.nesterov, first)
+        _k.sgd_step(
+            self._data,
+            self._grad,
+            buf,
+            self._decay_mask,
+            self.lr,
+            self.momentum,
+            self.dampening,
+            self.weight_decay,
+            self.nesterov,
+            first,
+        )
 
 
 class Momentum(SGD):
@@ -342,8 +358,14 @@ class Momentum(SGD):
     """
 
     def __init__(self, params, lr=1e-3, momentum=0.9, dampening=0.0, weight_decay=0.0):
-        super().__init__(params, lr=lr, momentum=momentum, dampening=dampening,
-                         weight_decay=weight_decay, nesterov=False)
+        super().__init__(
+            params,
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=False,
+        )
 
 
 class Nesterov(SGD):
@@ -356,8 +378,14 @@ class Nesterov(SGD):
     """
 
     def __init__(self, params, lr=1e-3, momentum=0.9, weight_decay=0.0):
-        super().__init__(params, lr=lr, momentum=momentum, dampening=0.0,
-                         weight_decay=weight_decay, nesterov=True)
+        super().__init__(
+            params,
+            lr=lr,
+            momentum=momentum,
+            dampening=0.0,
+            weight_decay=weight_decay,
+            nesterov=True,
+        )
 
 
 # -- adaptive methods ------------------------------------------------------------------------
@@ -377,17 +405,30 @@ class AdaGrad(Optimizer):
 
     _state_names = ("sum",)
 
-    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
-                 initial_accumulator_value=0.0, eps=1e-10):
-        defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                        initial_accumulator_value=initial_accumulator_value, eps=eps)
+    def __init__(
+        self,
+        params,
+        lr=1e-2,
+        lr_decay=0.0,
+        weight_decay=0.0,
+        initial_accumulator_value=0.0,
+        eps=1e-10,
+    ):
+        defaults = dict(
+            lr=lr,
+            lr_decay=lr_decay,
+            weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            eps=eps,
+        )
         super().__init__(params, defaults)
 
     def _update(self):
         h = self._buffer("sum", self.initial_accumulator_value)
         clr = self.lr / (1 + (self.step_count - 1) * self.lr_decay)
-        _k.adagrad_step(self._data, self._grad, h, self._decay_mask, clr, self.weight_decay,
-                        self.eps)
+        _k.adagrad_step(
+            self._data, self._grad, h, self._decay_mask, clr, self.weight_decay, self.eps
+        )
 
 
 class RMSprop(Optimizer):
@@ -408,18 +449,37 @@ class RMSprop(Optimizer):
 
     _state_names = ("square_avg", "grad_avg", "momentum_buffer")
 
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False):
-        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                        momentum=momentum, centered=centered)
+    def __init__(
+        self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False
+    ):
+        defaults = dict(
+            lr=lr,
+            alpha=alpha,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            centered=centered,
+        )
         super().__init__(params, defaults)
 
     def _update(self):
         v = self._buffer("square_avg")
         m = self._buffer("grad_avg") if self.centered else self._unused
         b = self._buffer("momentum_buffer") if self.momentum > 0 else self._unused
-        _k.rmsprop_step(self._data, self._grad, v, m, b, self._decay_mask, self.lr, self.alpha,
-                        self.eps, self.weight_decay, self.momentum, self.centered)
+        _k.rmsprop_step(
+            self._data,
+            self._grad,
+            v,
+            m,
+            b,
+            self._decay_mask,
+            self.lr,
+            self.alpha,
+            self.eps,
+            self.weight_decay,
+            self.momentum,
+            self.centered,
+        )
 
 
 class AdaDelta(Optimizer):
@@ -445,8 +505,17 @@ class AdaDelta(Optimizer):
     def _update(self):
         v = self._buffer("square_avg")
         u = self._buffer("acc_delta")
-        _k.adadelta_step(self._data, self._grad, v, u, self._decay_mask, self.lr, self.rho,
-                         self.eps, self.weight_decay)
+        _k.adadelta_step(
+            self._data,
+            self._grad,
+            v,
+            u,
+            self._decay_mask,
+            self.lr,
+            self.rho,
+            self.eps,
+            self.weight_decay,
+        )
 
 
 class Adam(Optimizer):
@@ -467,8 +536,9 @@ class Adam(Optimizer):
 
     _state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 amsgrad=False):
+    def __init__(
+        self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False
+    ):
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
         super().__init__(params, defaults)
 
@@ -484,9 +554,21 @@ class Adam(Optimizer):
 
     def _update(self):
         m, v, v_max, step_size, bc2_sqrt = self._moments()
-        _k.adam_step(self._data, self._grad, m, v, v_max, self._decay_mask, step_size,
-                     self.betas[0], self.betas[1], self.eps, self.weight_decay, bc2_sqrt,
-                     self.amsgrad)
+        _k.adam_step(
+            self._data,
+            self._grad,
+            m,
+            v,
+            v_max,
+            self._decay_mask,
+            step_size,
+            self.betas[0],
+            self.betas[1],
+            self.eps,
+            self.weight_decay,
+            bc2_sqrt,
+            self.amsgrad,
+        )
 
 
 class AdamW(Adam):
@@ -497,16 +579,31 @@ class AdamW(Adam):
     applies Adam's update with the plain gradient (no L2 term in m and v).
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False):
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad)
+    def __init__(
+        self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False
+    ):
+        super().__init__(
+            params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad
+        )
 
     def _update(self):
         m, v, v_max, step_size, bc2_sqrt = self._moments()
-        _k.adamw_step(self._data, self._grad, m, v, v_max, self._decay_mask, self.lr, step_size,
-                      self.betas[0], self.betas[1], self.eps, self.weight_decay, bc2_sqrt,
-                      self.amsgrad)
+        _k.adamw_step(
+            self._data,
+            self._grad,
+            m,
+            v,
+            v_max,
+            self._decay_mask,
+            self.lr,
+            step_size,
+            self.betas[0],
+            self.betas[1],
+            self.eps,
+            self.weight_decay,
+            bc2_sqrt,
+            self.amsgrad,
+        )
 
 
 Adagrad = AdaGrad

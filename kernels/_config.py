@@ -18,8 +18,10 @@ from numba import njit
 # (kernels must propagate NaN and inf so that training can detect a diverging loss).
 FASTMATH = {"nsz", "arcp", "contract"}
 
-SERIAL = {"cache": True, "fastmath": FASTMATH, "nogil": True}
-PARALLEL = {"cache": True, "fastmath": FASTMATH, "nogil": True, "parallel": True}
+# error_model "numpy": a float division by zero gives inf or NaN as in NumPy and PyTorch
+# instead of raising, and without the zero check LLVM can vectorise the loop.
+SERIAL = {"cache": True, "fastmath": FASTMATH, "nogil": True, "error_model": "numpy"}
+PARALLEL = dict(SERIAL, parallel=True)
 
 # Below this many elements of work a kernel runs its serial path. A parallel launch costs
 # about 10 us on two cores, an elementwise pass over 128k float32 values about 60-100 us.

@@ -12,15 +12,18 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import PARALLEL, SERIAL, chunk_bounds, n_chunks
-from .activations import IDENTITY, _activate, _derivative
+from .activations import IDENTITY, _backward_range, _forward_range
 
 
 @njit(**SERIAL)
 def _bias_act_rows(y, b, act, alpha, lo, hi):
-    m = y.shape[1]
+    m = np.uint64(y.shape[1])
     for i in range(lo, hi):
+        row = y[i]
         for j in range(m):
-            y[i, j] = _activate(y[i, j] + b[j], act, alpha)
+            row[j] += b[j]
+        # The activation's own loop, in place on the row (still in L1 cache).
+        _forward_range(row, row, act, alpha, 0, m)
 
 
 @njit(**PARALLEL)
@@ -40,20 +43,19 @@ def affine_forward(x, W, b, act, alpha, y):
 @njit(**SERIAL)
 def _dz_cols(dout, y, act, alpha, dz, db, lo, hi):
     # Columns [lo, hi) of dz = dout * act'(y), and their sums over the batch into db, in one
-    # pass. A chunk owns whole columns, so no two threads add into one element of db.
+    # pass over the rows. A chunk owns whole columns, so no two threads add into one element.
     n = dout.shape[0]
+    lo = np.uint64(lo)
+    hi = np.uint64(hi)
     for j in range(lo, hi):
         db[j] = 0
-    if act == IDENTITY:
-        for i in range(n):
-            for j in range(lo, hi):
-                db[j] += dout[i, j]
-    else:
-        for i in range(n):
-            for j in range(lo, hi):
-                g = dout[i, j] * _derivative(y[i, j], act, alpha)
-                dz[i, j] = g
-                db[j] += g
+    g = dout if act == IDENTITY else dz
+    for i in range(n):
+        if act != IDENTITY:
+            _backward_range(dout[i], y[i], dz[i], act, alpha, lo, hi)
+        row = g[i]
+        for j in range(lo, hi):
+            db[j] += row[j]
 
 
 @njit(**PARALLEL)

@@ -28,32 +28,64 @@ from numba import njit, prange
 
 from ._config import PARALLEL, SERIAL, chunk_bounds, n_chunks
 
+# How the loops are written, all so that LLVM vectorizes them (several times faster):
+# - each loop is alone in its own function, over whole arrays (the caller slices [lo, hi)),
+#   indexed from 0 so Numba's negative-index wraparound drops out; a loop that shares its
+#   function with others, or stores to a buffer only under a flag, is often left scalar;
+# - NumPy's error model (set for every kernel in _config), so a division by zero gives
+#   inf/nan (as in torch) instead of raising.
+_LOOP = SERIAL
+_SCALAR = dict(SERIAL, inline="always")
+
+
+@njit(**_SCALAR)
+def _decayed(g, p, on, wd):
+    """g + wd*p where weight decay is on for this element (``on``), else g."""
+    return g + wd * p if on else g
+
 
 # -- SGD -------------------------------------------------------------------------------------
-@njit(**SERIAL)
-def _sgd_range(params, grads, buf, decay_mask, lr, momentum, damp1, wd, nesterov, first, lo, hi):
+@njit(**_LOOP)
+def _sgd_loop(params, grads, decay_mask, lr, wd):
     use_wd = wd != 0
-    use_momentum = momentum != 0
-    for i in range(lo, hi):
-        g = grads[i]
-        if use_wd:
-            g = g + wd * params[i]
-        if use_momentum:
-            if first:
-                b = g
-            else:
-                b = momentum * buf[i] + damp1 * g
-            buf[i] = b
-            if nesterov:
-                g = g + momentum * b
-            else:
-                g = b
+    for i in range(params.size):
+        g = _decayed(grads[i], params[i], use_wd and decay_mask[i] != 0, wd)
         params[i] = params[i] - lr * g
 
 
+@njit(**_LOOP)
+def _sgd_momentum_loop(params, grads, buf, decay_mask, lr, momentum, damp1, wd, nesterov, first):
+    use_wd = wd != 0
+    for i in range(params.size):
+        g = _decayed(grads[i], params[i], use_wd and decay_mask[i] != 0, wd)
+        b = g if first else momentum * buf[i] + damp1 * g
+        buf[i] = b
+        params[i] = params[i] - lr * (g + momentum * b if nesterov else b)
+
+
+@njit(**SERIAL)
+def _sgd_range(params, grads, buf, decay_mask, lr, momentum, damp1, wd, nesterov, first, lo, hi):
+    if momentum == 0:
+        _sgd_loop(params[lo:hi], grads[lo:hi], decay_mask[lo:hi], lr, wd)
+    else:
+        _sgd_momentum_loop(
+            params[lo:hi],
+            grads[lo:hi],
+            buf[lo:hi],
+            decay_mask[lo:hi],
+            lr,
+            momentum,
+            damp1,
+            wd,
+            nesterov,
+            first,
+        )
+
+
 @njit(**PARALLEL)
-def sgd_step(params, grads, buf, decay_mask, lr, momentum, dampening, weight_decay, nesterov,
-             first_step):
+def sgd_step(
+    params, grads, buf, decay_mask, lr, momentum, dampening, weight_decay, nesterov, first_step
+):
     """SGD with optional momentum/Nesterov. ``buf``: momentum buffer (unused if momentum is 0);
     ``first_step``: the buffer is new, so it is set to the gradient (no dampening)."""
     lr_ = params.dtype.type(lr)
@@ -63,23 +95,21 @@ def sgd_step(params, grads, buf, decay_mask, lr, momentum, dampening, weight_dec
     n = params.size
     c = n_chunks(n)
     if c == 1:
-        _sgd_range(params, grads, buf, decay_mask, lr_, mom, damp1, wd, nesterov, first_step,
-                   0, n)
+        _sgd_range(params, grads, buf, decay_mask, lr_, mom, damp1, wd, nesterov, first_step, 0, n)
     else:
         for k in prange(c):
             lo, hi = chunk_bounds(k, c, n)
-            _sgd_range(params, grads, buf, decay_mask, lr_, mom, damp1, wd, nesterov,
-                       first_step, lo, hi)
+            _sgd_range(
+                params, grads, buf, decay_mask, lr_, mom, damp1, wd, nesterov, first_step, lo, hi
+            )
 
 
 # -- AdaGrad ---------------------------------------------------------------------------------
-@njit(**SERIAL)
-def _adagrad_range(params, grads, h, decay_mask, clr, wd, eps, lo, hi):
+@njit(**_LOOP)
+def _adagrad_loop(params, grads, h, decay_mask, clr, wd, eps):
     use_wd = wd != 0
-    for i in range(lo, hi):
-        g = grads[i]
-        if use_wd:
-            g = g + wd * params[i]
+    for i in range(params.size):
+        g = _decayed(grads[i], params[i], use_wd and decay_mask[i] != 0, wd)
         s = h[i] + g * g
         h[i] = s
         params[i] = params[i] - clr * (g / (np.sqrt(s) + eps))
@@ -94,43 +124,116 @@ def adagrad_step(params, grads, h, decay_mask, clr, weight_decay, eps):
     n = params.size
     c = n_chunks(n)
     if c == 1:
-        _adagrad_range(params, grads, h, decay_mask, clr_, wd, eps_, 0, n)
+        _adagrad_loop(params, grads, h, decay_mask, clr_, wd, eps_)
     else:
         for k in prange(c):
             lo, hi = chunk_bounds(k, c, n)
-            _adagrad_range(params, grads, h, decay_mask, clr_, wd, eps_, lo, hi)
+            _adagrad_loop(params[lo:hi], grads[lo:hi], h[lo:hi], decay_mask[lo:hi], clr_, wd, eps_)
 
 
 # -- RMSprop ---------------------------------------------------------------------------------
-@njit(**SERIAL)
-def _rmsprop_range(params, grads, square_avg, grad_avg, buf, decay_mask, lr, alpha, alpha1, eps,
-                   wd, momentum, centered, lo, hi):
+@njit(**_LOOP)
+def _rmsprop_loop(params, grads, square_avg, decay_mask, lr, alpha, alpha1, eps, wd):
     use_wd = wd != 0
-    use_momentum = momentum > 0
-    for i in range(lo, hi):
-        g = grads[i]
-        if use_wd:
-            g = g + wd * params[i]
+    for i in range(params.size):
+        g = _decayed(grads[i], params[i], use_wd and decay_mask[i] != 0, wd)
         v = alpha * square_avg[i] + alpha1 * g * g
         square_avg[i] = v
-        if centered:
-            m = grad_avg[i]
-            m = m + alpha1 * (g - m)
-            grad_avg[i] = m
-            a = np.sqrt(v - m * m) + eps
-        else:
-            a = np.sqrt(v) + eps
-        if use_momentum:
-            b = momentum * buf[i] + g / a
-            buf[i] = b
-            params[i] = params[i] - lr * b
-        else:
-            params[i] = params[i] - lr * (g / a)
+        params[i] = params[i] - lr * (g / (np.sqrt(v) + eps))
+
+
+@njit(**_LOOP)
+def _rmsprop_centered_loop(
+    params, grads, square_avg, grad_avg, decay_mask, lr, alpha, alpha1, eps, wd
+):
+    use_wd = wd != 0
+    for i in range(params.size):
+        g = _decayed(grads[i], params[i], use_wd and decay_mask[i] != 0, wd)
+        v = alpha * square_avg[i] + alpha1 * g * g
+        square_avg[i] = v
+        m = grad_avg[i]
+        m = m + alpha1 * (g - m)
+        grad_avg[i] = m
+        params[i] = params[i] - lr * (g / (np.sqrt(v - m * m) + eps))
+
+
+@njit(**_LOOP)
+def _rmsprop_momentum_loop(
+    params, grads, square_avg, buf, decay_mask, lr, alpha, alpha1, eps, wd, momentum
+):
+    use_wd = wd != 0
+    for i in range(params.size):
+        g = _decayed(grads[i], params[i], use_wd and decay_mask[i] != 0, wd)
+        v = alpha * square_avg[i] + alpha1 * g * g
+        square_avg[i] = v
+        b = momentum * buf[i] + g / (np.sqrt(v) + eps)
+        buf[i] = b
+        params[i] = params[i] - lr * b
+
+
+@njit(**_LOOP)
+def _rmsprop_centered_momentum_loop(
+    params, grads, square_avg, grad_avg, buf, decay_mask, lr, alpha, alpha1, eps, wd, momentum
+):
+    use_wd = wd != 0
+    for i in range(params.size):
+        g = _decayed(grads[i], params[i], use_wd and decay_mask[i] != 0, wd)
+        v = alpha * square_avg[i] + alpha1 * g * g
+        square_avg[i] = v
+        m = grad_avg[i]
+        m = m + alpha1 * (g - m)
+        grad_avg[i] = m
+        b = momentum * buf[i] + g / (np.sqrt(v - m * m) + eps)
+        buf[i] = b
+        params[i] = params[i] - lr * b
+
+
+@njit(**SERIAL)
+def _rmsprop_range(
+    params,
+    grads,
+    square_avg,
+    grad_avg,
+    buf,
+    decay_mask,
+    lr,
+    alpha,
+    alpha1,
+    eps,
+    wd,
+    momentum,
+    centered,
+    lo,
+    hi,
+):
+    p, g, v, mask = params[lo:hi], grads[lo:hi], square_avg[lo:hi], decay_mask[lo:hi]
+    if centered and momentum > 0:
+        _rmsprop_centered_momentum_loop(
+            p, g, v, grad_avg[lo:hi], buf[lo:hi], mask, lr, alpha, alpha1, eps, wd, momentum
+        )
+    elif centered:
+        _rmsprop_centered_loop(p, g, v, grad_avg[lo:hi], mask, lr, alpha, alpha1, eps, wd)
+    elif momentum > 0:
+        _rmsprop_momentum_loop(p, g, v, buf[lo:hi], mask, lr, alpha, alpha1, eps, wd, momentum)
+    else:
+        _rmsprop_loop(p, g, v, mask, lr, alpha, alpha1, eps, wd)
 
 
 @njit(**PARALLEL)
-def rmsprop_step(params, grads, square_avg, grad_avg, buf, decay_mask, lr, alpha, eps,
-                 weight_decay, momentum, centered):
+def rmsprop_step(
+    params,
+    grads,
+    square_avg,
+    grad_avg,
+    buf,
+    decay_mask,
+    lr,
+    alpha,
+    eps,
+    weight_decay,
+    momentum,
+    centered,
+):
     """RMSprop. ``square_avg``: mean of g*g; ``grad_avg``: mean of g (used if ``centered``);
     ``buf``: momentum buffer (used if momentum > 0)."""
     lr_ = params.dtype.type(lr)
@@ -142,24 +245,51 @@ def rmsprop_step(params, grads, square_avg, grad_avg, buf, decay_mask, lr, alpha
     n = params.size
     c = n_chunks(n)
     if c == 1:
-        _rmsprop_range(params, grads, square_avg, grad_avg, buf, decay_mask, lr_, alpha_, alpha1,
-                       eps_, wd, mom, centered, 0, n)
+        _rmsprop_range(
+            params,
+            grads,
+            square_avg,
+            grad_avg,
+            buf,
+            decay_mask,
+            lr_,
+            alpha_,
+            alpha1,
+            eps_,
+            wd,
+            mom,
+            centered,
+            0,
+            n,
+        )
     else:
         for k in prange(c):
             lo, hi = chunk_bounds(k, c, n)
-            _rmsprop_range(params, grads, square_avg, grad_avg, buf, decay_mask, lr_, alpha_,
-                           alpha1, eps_, wd, mom, centered, lo, hi)
+            _rmsprop_range(
+                params,
+                grads,
+                square_avg,
+                grad_avg,
+                buf,
+                decay_mask,
+                lr_,
+                alpha_,
+                alpha1,
+                eps_,
+                wd,
+                mom,
+                centered,
+                lo,
+                hi,
+            )
 
 
 # -- AdaDelta --------------------------------------------------------------------------------
-@njit(**SERIAL)
-def _adadelta_range(params, grads, square_avg, acc_delta, decay_mask, lr, rho, rho1, eps, wd,
-                    lo, hi):
+@njit(**_LOOP)
+def _adadelta_loop(params, grads, square_avg, acc_delta, decay_mask, lr, rho, rho1, eps, wd):
     use_wd = wd != 0
-    for i in range(lo, hi):
-        g = grads[i]
-        if use_wd:
-            g = g + wd * params[i]
+    for i in range(params.size):
+        g = _decayed(grads[i], params[i], use_wd and decay_mask[i] != 0, wd)
         v = rho * square_avg[i] + rho1 * g * g
         square_avg[i] = v
         u = acc_delta[i]
@@ -179,48 +309,151 @@ def adadelta_step(params, grads, square_avg, acc_delta, decay_mask, lr, rho, eps
     n = params.size
     c = n_chunks(n)
     if c == 1:
-        _adadelta_range(params, grads, square_avg, acc_delta, decay_mask, lr_, rho_, rho1, eps_,
-                        wd, 0, n)
+        _adadelta_loop(params, grads, square_avg, acc_delta, decay_mask, lr_, rho_, rho1, eps_, wd)
     else:
         for k in prange(c):
             lo, hi = chunk_bounds(k, c, n)
-            _adadelta_range(params, grads, square_avg, acc_delta, decay_mask, lr_, rho_, rho1,
-                            eps_, wd, lo, hi)
+            _adadelta_loop(
+                params[lo:hi],
+                grads[lo:hi],
+                square_avg[lo:hi],
+                acc_delta[lo:hi],
+                decay_mask[lo:hi],
+                lr_,
+                rho_,
+                rho1,
+                eps_,
+                wd,
+            )
 
 
 # -- Adam / AdamW ----------------------------------------------------------------------------
-@njit(**SERIAL)
-def _adam_range(params, grads, m, v, v_max, decay_mask, shrink, step_size, beta1_1, beta2,
-                beta2_1, eps, wd, bc2, amsgrad, lo, hi):
-    # ``shrink`` (AdamW's 1 - lr*wd) and ``wd`` (Adam's L2 term) are never both in use.
+# ``shrink`` (AdamW's 1 - lr*wd) and ``wd`` (Adam's L2 term) are never both in use.
+@njit(**_LOOP)
+def _adam_loop(
+    params,
+    grads,
+    exp_avg,
+    exp_avg_sq,
+    decay_mask,
+    shrink,
+    step_size,
+    beta1_1,
+    beta2,
+    beta2_1,
+    eps,
+    wd,
+    bc2,
+):
     use_wd = wd != 0
     use_shrink = shrink != 1
-    for i in range(lo, hi):
-        g = grads[i]
-        p = params[i]
-        if decay_mask[i] != 0:
-            if use_shrink:
-                p = p * shrink
-            if use_wd:
-                g = g + wd * p
-        mi = m[i]
-        mi = mi + beta1_1 * (g - mi)
-        m[i] = mi
-        vi = beta2 * v[i] + beta2_1 * g * g
-        v[i] = vi
-        if amsgrad:
-            vm = v_max[i]
-            # Written so that a NaN in v carries into v_max, as torch.maximum does.
-            if not vm >= vi:
-                vm = vi
-            v_max[i] = vm
-            vi = vm
-        params[i] = p - step_size * (mi / (np.sqrt(vi) / bc2 + eps))
+    for i in range(params.size):
+        on = decay_mask[i] != 0
+        p = params[i] * shrink if use_shrink and on else params[i]
+        g = _decayed(grads[i], p, use_wd and on, wd)
+        m = exp_avg[i]
+        m = m + beta1_1 * (g - m)
+        exp_avg[i] = m
+        v = beta2 * exp_avg_sq[i] + beta2_1 * g * g
+        exp_avg_sq[i] = v
+        params[i] = p - step_size * (m / (np.sqrt(v) / bc2 + eps))
+
+
+@njit(**_LOOP)
+def _amsgrad_loop(
+    params,
+    grads,
+    exp_avg,
+    exp_avg_sq,
+    v_max,
+    decay_mask,
+    shrink,
+    step_size,
+    beta1_1,
+    beta2,
+    beta2_1,
+    eps,
+    wd,
+    bc2,
+):
+    use_wd = wd != 0
+    use_shrink = shrink != 1
+    for i in range(params.size):
+        on = decay_mask[i] != 0
+        p = params[i] * shrink if use_shrink and on else params[i]
+        g = _decayed(grads[i], p, use_wd and on, wd)
+        m = exp_avg[i]
+        m = m + beta1_1 * (g - m)
+        exp_avg[i] = m
+        v = beta2 * exp_avg_sq[i] + beta2_1 * g * g
+        exp_avg_sq[i] = v
+        vm = v_max[i]
+        # Written so that a NaN in v carries into v_max, as torch.maximum does.
+        vm = vm if vm >= v else v
+        v_max[i] = vm
+        params[i] = p - step_size * (m / (np.sqrt(vm) / bc2 + eps))
+
+
+@njit(**SERIAL)
+def _adam_range(
+    params,
+    grads,
+    exp_avg,
+    exp_avg_sq,
+    v_max,
+    decay_mask,
+    shrink,
+    step_size,
+    beta1_1,
+    beta2,
+    beta2_1,
+    eps,
+    wd,
+    bc2,
+    amsgrad,
+    lo,
+    hi,
+):
+    p, g, m, v = params[lo:hi], grads[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
+    if amsgrad:
+        _amsgrad_loop(
+            p,
+            g,
+            m,
+            v,
+            v_max[lo:hi],
+            decay_mask[lo:hi],
+            shrink,
+            step_size,
+            beta1_1,
+            beta2,
+            beta2_1,
+            eps,
+            wd,
+            bc2,
+        )
+    else:
+        _adam_loop(
+            p, g, m, v, decay_mask[lo:hi], shrink, step_size, beta1_1, beta2, beta2_1, eps, wd, bc2
+        )
 
 
 @njit(**PARALLEL)
-def adam_step(params, grads, m, v, v_max, decay_mask, step_size, beta1, beta2, eps,
-              weight_decay, bias_correction2_sqrt, amsgrad):
+def adam_step(
+    params,
+    grads,
+    m,
+    v,
+    v_max,
+    decay_mask,
+    step_size,
+    beta1,
+    beta2,
+    eps,
+    weight_decay,
+    bias_correction2_sqrt,
+    amsgrad,
+):
     """Adam with L2 weight decay (wd*p added to the gradient). ``m``, ``v``: first and second
     moments; ``v_max``: running max of ``v`` (used if ``amsgrad``);
     step_size = lr / (1 - beta1**t), bias_correction2_sqrt = sqrt(1 - beta2**t)."""
@@ -235,18 +468,66 @@ def adam_step(params, grads, m, v, v_max, decay_mask, step_size, beta1, beta2, e
     n = params.size
     c = n_chunks(n)
     if c == 1:
-        _adam_range(params, grads, m, v, v_max, decay_mask, one, ss, b11, b2, b21, eps_, wd, bc2,
-                    amsgrad, 0, n)
+        _adam_range(
+            params,
+            grads,
+            m,
+            v,
+            v_max,
+            decay_mask,
+            one,
+            ss,
+            b11,
+            b2,
+            b21,
+            eps_,
+            wd,
+            bc2,
+            amsgrad,
+            0,
+            n,
+        )
     else:
         for k in prange(c):
             lo, hi = chunk_bounds(k, c, n)
-            _adam_range(params, grads, m, v, v_max, decay_mask, one, ss, b11, b2, b21, eps_, wd,
-                        bc2, amsgrad, lo, hi)
+            _adam_range(
+                params,
+                grads,
+                m,
+                v,
+                v_max,
+                decay_mask,
+                one,
+                ss,
+                b11,
+                b2,
+                b21,
+                eps_,
+                wd,
+                bc2,
+                amsgrad,
+                lo,
+                hi,
+            )
 
 
 @njit(**PARALLEL)
-def adamw_step(params, grads, m, v, v_max, decay_mask, lr, step_size, beta1, beta2, eps,
-               weight_decay, bias_correction2_sqrt, amsgrad):
+def adamw_step(
+    params,
+    grads,
+    m,
+    v,
+    v_max,
+    decay_mask,
+    lr,
+    step_size,
+    beta1,
+    beta2,
+    eps,
+    weight_decay,
+    bias_correction2_sqrt,
+    amsgrad,
+):
     """AdamW: p *= 1 - lr*weight_decay (where the mask is set), then Adam without L2 decay.
     Other arguments as ``adam_step``."""
     shrink = params.dtype.type(1.0 - lr * weight_decay)
@@ -260,10 +541,44 @@ def adamw_step(params, grads, m, v, v_max, decay_mask, lr, step_size, beta1, bet
     n = params.size
     c = n_chunks(n)
     if c == 1:
-        _adam_range(params, grads, m, v, v_max, decay_mask, shrink, ss, b11, b2, b21, eps_, zero,
-                    bc2, amsgrad, 0, n)
+        _adam_range(
+            params,
+            grads,
+            m,
+            v,
+            v_max,
+            decay_mask,
+            shrink,
+            ss,
+            b11,
+            b2,
+            b21,
+            eps_,
+            zero,
+            bc2,
+            amsgrad,
+            0,
+            n,
+        )
     else:
         for k in prange(c):
             lo, hi = chunk_bounds(k, c, n)
-            _adam_range(params, grads, m, v, v_max, decay_mask, shrink, ss, b11, b2, b21, eps_,
-                        zero, bc2, amsgrad, lo, hi)
+            _adam_range(
+                params,
+                grads,
+                m,
+                v,
+                v_max,
+                decay_mask,
+                shrink,
+                ss,
+                b11,
+                b2,
+                b21,
+                eps_,
+                zero,
+                bc2,
+                amsgrad,
+                lo,
+                hi,
+            )

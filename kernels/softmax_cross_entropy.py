@@ -28,7 +28,7 @@ def _softmax_rows(x, out, lo, hi):
         for j in range(m):
             e = np.exp(x[i, j] - mx)
             out[i, j] = e
-            s += e
+            s += float(e)
         inv = 1.0 / s
         for j in range(m):
             out[i, j] *= inv
@@ -73,9 +73,9 @@ def _ce_labels_rows(z, t, dz, scale, lo, hi):
         for j in range(m):
             e = np.exp(z[i, j] - mx)
             dz[i, j] = e
-            s += e
+            s += float(e)  # float(): accumulate in float64 also when the JIT is off
         label = t[i]
-        total += np.log(s) - (z[i, label] - mx)
+        total += np.log(s) - float(z[i, label] - mx)
         inv = scale / s
         for j in range(m):
             dz[i, j] *= inv
@@ -119,9 +119,9 @@ def _ce_targets_rows(z, t, dz, scale, lo, hi):
         for j in range(m):
             e = np.exp(z[i, j] - mx)
             dz[i, j] = e
-            s += e
-            tsum += t[i, j]
-            tz += t[i, j] * (z[i, j] - mx)
+            s += float(e)
+            tsum += float(t[i, j])
+            tz += float(t[i, j]) * float(z[i, j] - mx)
         total += np.log(s) * tsum - tz
         inv = tsum / s
         for j in range(m):

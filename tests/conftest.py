@@ -5,7 +5,10 @@ from fastnn.kernels._config import PARALLEL_MIN
 
 DTYPES = [np.float32, np.float64]
 # Tolerances for kernel-vs-reference comparisons: a few ulps of rounding per operation.
-TOL = {np.dtype(np.float32): dict(rtol=2e-5, atol=2e-6), np.dtype(np.float64): dict(rtol=1e-12, atol=1e-13)}
+TOL = {
+    np.dtype(np.float32): dict(rtol=2e-5, atol=2e-6),
+    np.dtype(np.float64): dict(rtol=1e-12, atol=1e-13),
+}
 
 
 def tol(dtype):

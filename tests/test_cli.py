@@ -21,7 +21,9 @@ def test_demo_learns_xor_and_spirals():
 def test_cli_runs_as_module():
     proc = subprocess.run(
         [sys.executable, "-m", "fastnn", "demo", "--epochs", "2"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     assert "0 XOR 1 = " in proc.stdout and "epoch   2" in proc.stdout

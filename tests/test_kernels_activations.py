@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-from conftest import BIG, SHAPES, tol
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from conftest import BIG, SHAPES, tol
 from fastnn.kernels import activations as kernels
 from fastnn.kernels import reference
 from fastnn.kernels._config import PARALLEL_MIN
@@ -150,8 +150,9 @@ def test_maxout_matches_reference(shape, pieces, dtype, rng):
 @settings(deadline=None, max_examples=25)
 @given(
     name=st.sampled_from(list(ELEMENTWISE)),
-    x=hnp.arrays(np.float64, hnp.array_shapes(max_dims=1, max_side=50),
-                 elements=st.floats(-1e6, 1e6)),
+    x=hnp.arrays(
+        np.float64, hnp.array_shapes(max_dims=1, max_side=50), elements=st.floats(-1e6, 1e6)
+    ),
 )
 def test_property_matches_reference(name, x):
     _check(name, x, np.ones_like(x))

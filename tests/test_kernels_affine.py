@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from conftest import BIG, SHAPES, tol
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import BIG, SHAPES, tol
 from fastnn.kernels import affine as kernels
 from fastnn.kernels.activations import ACTIVATIONS, IDENTITY
 from fastnn.kernels.reference import affine as ref
@@ -32,7 +32,7 @@ def _compare(x, W, b, name, dout, need_dx=True):
     # BLAS sums in a different order than NumPy's matmul: allow for the inner dimension.
     t = tol(x.dtype)
     t = dict(rtol=t["rtol"] * 10, atol=t["atol"] * 10 * np.sqrt(max(x.shape)))
-    for g, w, what in zip(got, want, ["y", "dz", "dx", "dW", "db"]):
+    for g, w, what in zip(got, want, ["y", "dz", "dx", "dW", "db"], strict=True):
         if what == "dz" and act == IDENTITY:
             continue  # dz is not written when there is no activation
         if what == "dx" and not need_dx:
@@ -106,8 +106,11 @@ def test_extreme_inputs_stay_finite(dtype):
 
 @settings(deadline=None, max_examples=25)
 @given(
-    n=st.integers(1, 12), d=st.integers(1, 12), m=st.integers(1, 12),
-    name=st.sampled_from(list(ACTIVATIONS)), seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 12),
+    d=st.integers(1, 12),
+    m=st.integers(1, 12),
+    name=st.sampled_from(list(ACTIVATIONS)),
+    seed=st.integers(0, 2**32 - 1),
 )
 def test_property_matches_reference(n, d, m, name, seed):
     rng = np.random.default_rng(seed)

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from conftest import BIG, SHAPES, tol
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import BIG, SHAPES, tol
 from fastnn.kernels import softmax_cross_entropy as kernels
 from fastnn.kernels.reference import softmax_cross_entropy as ref
 
@@ -74,7 +74,9 @@ def test_closed_form_values():
     np.testing.assert_allclose(loss, np.log(4), rtol=1e-15)
     np.testing.assert_allclose(dz, (0.25 - np.eye(4)[[0, 3]]) / 2, rtol=1e-15)
     # The course's example: y = softmax output with 0.6 on the true class -> -log 0.6.
-    p = np.array([[0.1, 0.05, 0.6, 0.0 + 1e-300, 0.05, 0.1, 0.0 + 1e-300, 0.1, 0.0 + 1e-300, 0.0 + 1e-300]])
+    p = np.array(
+        [[0.1, 0.05, 0.6, 0.0 + 1e-300, 0.05, 0.1, 0.0 + 1e-300, 0.1, 0.0 + 1e-300, 0.0 + 1e-300]]
+    )
     loss = kernels.softmax_cross_entropy_labels(np.log(p), np.array([2]), np.empty_like(p))
     np.testing.assert_allclose(loss, -np.log(0.6), rtol=1e-12)
     y = np.array([1.0, 2.0, 3.0])
@@ -138,15 +140,21 @@ def test_parallel_path_matches_serial(rng):
 
 
 @settings(deadline=None, max_examples=25)
-@given(n=st.integers(1, 20), m=st.integers(1, 20), scale=st.floats(0.01, 1e3),
-       seed=st.integers(0, 2**32 - 1))
+@given(
+    n=st.integers(1, 20),
+    m=st.integers(1, 20),
+    scale=st.floats(0.01, 1e3),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_property_labels(n, m, scale, seed):
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((n, m)) * scale
     t = rng.integers(0, m, n)
     dz, dz_ref = np.empty_like(z), np.empty_like(z)
     loss = kernels.softmax_cross_entropy_labels(z, t, dz)
-    np.testing.assert_allclose(loss, ref.softmax_cross_entropy_labels(z, t, dz_ref), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        loss, ref.softmax_cross_entropy_labels(z, t, dz_ref), rtol=1e-10, atol=1e-12
+    )
     np.testing.assert_allclose(dz, dz_ref, atol=1e-14)
     assert loss >= 0
     np.testing.assert_allclose(dz.sum(axis=1), 0, atol=1e-14)  # each row of p - onehot sums to 0

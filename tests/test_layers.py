@@ -18,7 +18,9 @@ def _layers_to_check():
         "linear-relu": lambda: fn.Linear(5, 4, activation="relu", rng=0, dtype=F64),
         "linear-sigmoid": lambda: fn.Linear(5, 4, activation="sigmoid", rng=0, dtype=F64),
         "linear-tanh": lambda: fn.Linear(5, 4, activation="tanh", rng=0, dtype=F64),
-        "linear-leaky": lambda: fn.Linear(5, 4, activation="leaky_relu", alpha=0.2, rng=0, dtype=F64),
+        "linear-leaky": lambda: fn.Linear(
+            5, 4, activation="leaky_relu", alpha=0.2, rng=0, dtype=F64
+        ),
         "linear-elu": lambda: fn.Linear(5, 4, activation="elu", rng=0, dtype=F64),
         "maxout": lambda: fn.Maxout(5, 4, pieces=3, rng=0, dtype=F64),
         "relu": lambda: fn.ReLU(dtype=F64),
@@ -39,7 +41,7 @@ def _input_gradcheck(layer, x, rng):
     state = [m.rng.bit_generator.state for m in layer.modules() if hasattr(m, "rng")]
 
     def f(xx):
-        for m, s in zip([m for m in layer.modules() if hasattr(m, "rng")], state):
+        for m, s in zip([m for m in layer.modules() if hasattr(m, "rng")], state, strict=True):
             m.rng.bit_generator.state = s
         return float(np.sum(layer.forward(xx) * g))
 
@@ -63,7 +65,9 @@ def test_layer_gradcheck(name, rng):
 
 @pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "leaky_relu", "elu"])
 def test_mlp_with_batchnorm_and_dropout_gradcheck(activation, rng):
-    model = fn.MLP([6, 8, 7, 4], activation=activation, batchnorm=True, dropout=0.2, seed=0, dtype=F64)
+    model = fn.MLP(
+        [6, 8, 7, 4], activation=activation, batchnorm=True, dropout=0.2, seed=0, dtype=F64
+    )
     x = rng.standard_normal((10, 6))
     y = rng.integers(0, 4, 10)
     errors = fn.gradcheck(model, fn.SoftmaxCrossEntropy(), x, y)
@@ -79,9 +83,12 @@ def test_gradcheck_catches_a_wrong_gradient(rng):
         def backward(self, dout):
             return super().backward(dout) * 1.01
 
-    model = fn.Sequential(fn.Linear(4, 5, rng=0, dtype=F64), BrokenReLU(dtype=F64),
-                          fn.Linear(5, 3, rng=1, dtype=F64))
-    errors = fn.gradcheck(model, fn.SoftmaxCrossEntropy(), rng.standard_normal((7, 4)), rng.integers(0, 3, 7))
+    model = fn.Sequential(
+        fn.Linear(4, 5, rng=0, dtype=F64), BrokenReLU(dtype=F64), fn.Linear(5, 3, rng=1, dtype=F64)
+    )
+    errors = fn.gradcheck(
+        model, fn.SoftmaxCrossEntropy(), rng.standard_normal((7, 4)), rng.integers(0, 3, 7)
+    )
     assert errors["0.weight"] > 1e-3
     assert errors["2.weight"] < 1e-6
 
@@ -89,7 +96,9 @@ def test_gradcheck_catches_a_wrong_gradient(rng):
 def test_gradcheck_leaves_model_untouched(rng):
     model = fn.MLP([4, 5, 3], batchnorm=True, seed=0)
     before = model.state_dict()
-    fn.gradcheck(model, fn.SoftmaxCrossEntropy(), rng.standard_normal((5, 4)), rng.integers(0, 3, 5))
+    fn.gradcheck(
+        model, fn.SoftmaxCrossEntropy(), rng.standard_normal((5, 4)), rng.integers(0, 3, 5)
+    )
     after = model.state_dict()
     assert all(np.array_equal(before[k], after[k]) for k in before)
     assert model.dtype == np.float32
@@ -108,9 +117,26 @@ def test_linear_forward_matches_numpy(rng, dtype):
 def test_module_api(rng):
     model = fn.MLP([4, 6, 5, 3], batchnorm=True, dropout=0.1, seed=0)
     names = [n for n, _ in model.named_parameters()]
-    assert names == ["0.weight", "1.weight", "1.bias", "4.weight", "5.weight", "5.bias",
-                     "8.weight", "8.bias"]
-    assert [p.decay for p in model.parameters()] == [True, False, False, True, False, False, True, False]
+    assert names == [
+        "0.weight",
+        "1.weight",
+        "1.bias",
+        "4.weight",
+        "5.weight",
+        "5.bias",
+        "8.weight",
+        "8.bias",
+    ]
+    assert [p.decay for p in model.parameters()] == [
+        True,
+        False,
+        False,
+        True,
+        False,
+        False,
+        True,
+        False,
+    ]
     assert model.num_parameters() == 4 * 6 + 6 + 6 + 6 * 5 + 5 + 5 + 5 * 3 + 3
     state = model.state_dict()
     assert "1.running_mean" in state and "5.running_var" in state
@@ -157,7 +183,9 @@ def test_load_state_dict_errors():
         model.load_state_dict(dict(state, extra=np.zeros(1)))
     bad = dict(state)
     bad["0.weight"] = np.zeros((6, 4))
-    with pytest.raises(ValueError, match=r"state_dict\['0.weight'\]: expected shape \(4, 6\), got \(6, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"state_dict\['0.weight'\]: expected shape \(4, 6\), got \(6, 4\)"
+    ):
         model.load_state_dict(bad)
     bad["0.weight"] = np.array([["a"] * 6] * 4)
     with pytest.raises((TypeError, ValueError)):
@@ -196,7 +224,7 @@ def test_training_step_allocates_nothing_in_steady_state(rng):
     step()
     peak = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
-    # The smallest activation buffer is 128 * 10 * 4 = 5 kB, the others 256 kB: a new one would show.
+    # The smallest activation buffer is 128 * 10 * 4 = 5 kB, the others 256 kB: any new one shows.
     assert peak < 5000, peak
 
 
@@ -217,11 +245,18 @@ def test_float64_model_and_input_conversion(rng):
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda: fn.Linear(784, 100, rng=0).forward(np.zeros((32, 785))), ValueError,
-         r"Linear\(784, 100\): expected input of shape \(batch, 784\), got \(32, 785\)"),
+        (
+            lambda: fn.Linear(784, 100, rng=0).forward(np.zeros((32, 785))),
+            ValueError,
+            r"Linear\(784, 100\): expected input of shape \(batch, 784\), got \(32, 785\)",
+        ),
         (lambda: fn.Linear(3, 2, rng=0).forward(np.zeros(3)), ValueError, r"got \(3,\)"),
         (lambda: fn.Linear(3, 2, rng=0).forward(np.zeros((0, 3))), ValueError, r"got \(0, 3\)"),
-        (lambda: fn.Linear(3, 2, rng=0).forward(np.array([["a", "b", "c"]])), TypeError, "real numbers"),
+        (
+            lambda: fn.Linear(3, 2, rng=0).forward(np.array([["a", "b", "c"]])),
+            TypeError,
+            "real numbers",
+        ),
         (lambda: fn.Linear(3, 2, rng=0).forward(np.zeros((1, 3), complex)), TypeError, "complex"),
         (lambda: fn.Linear(0, 2), ValueError, "in_features"),
         (lambda: fn.Linear(3, 2, activation="swish"), ValueError, "relu, sigmoid"),
@@ -252,7 +287,8 @@ def test_backward_shape_checked(rng):
 
 def test_mlp_seed_reproducible_and_default_init(rng):
     a, b = fn.MLP([20, 30, 5], seed=7), fn.MLP([20, 30, 5], seed=7)
-    assert all(np.array_equal(p.data, q.data) for p, q in zip(a.parameters(), b.parameters()))
+    pairs = zip(a.parameters(), b.parameters(), strict=True)
+    assert all(np.array_equal(p.data, q.data) for p, q in pairs)
     c = fn.MLP([20, 30, 5], seed=8)
     assert not np.array_equal(a.parameters()[0].data, c.parameters()[0].data)
     big = fn.MLP([2000, 500, 5], seed=0)
@@ -269,7 +305,9 @@ def test_set_num_threads():
         assert numba.get_num_threads() == 1
         from threadpoolctl import threadpool_info
 
-        assert all(lib["num_threads"] == 1 for lib in threadpool_info() if lib["user_api"] == "blas")
+        assert all(
+            lib["num_threads"] == 1 for lib in threadpool_info() if lib["user_api"] == "blas"
+        )
     finally:
         fn.set_num_threads(before)
     with pytest.raises(ValueError, match="invalid number of threads"):

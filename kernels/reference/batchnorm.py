@@ -1,6 +1,6 @@
 """NumPy twins of ``fastnn.kernels.batchnorm``: statistics in float64, two passes, no tricks.
 
-The ``work`` scratch argument exists for the kernels' sake and is not used here.
+The ``work`` scratch argument (slots, 2, D) is the kernels' and is not used here.
 """
 
 import numpy as np

@@ -17,8 +17,9 @@ def _with_decay(params, grads, decay_mask, wd):
     return g
 
 
-def sgd_step(params, grads, buf, decay_mask, lr, momentum, dampening, weight_decay, nesterov,
-             first_step):
+def sgd_step(
+    params, grads, buf, decay_mask, lr, momentum, dampening, weight_decay, nesterov, first_step
+):
     lr = _scalar(params, lr)
     momentum = _scalar(params, momentum)
     g = _with_decay(params, grads, decay_mask, _scalar(params, weight_decay))
@@ -37,8 +38,20 @@ def adagrad_step(params, grads, h, decay_mask, clr, weight_decay, eps):
     params -= _scalar(params, clr) * (g / (np.sqrt(h) + _scalar(params, eps)))
 
 
-def rmsprop_step(params, grads, square_avg, grad_avg, buf, decay_mask, lr, alpha, eps,
-                 weight_decay, momentum, centered):
+def rmsprop_step(
+    params,
+    grads,
+    square_avg,
+    grad_avg,
+    buf,
+    decay_mask,
+    lr,
+    alpha,
+    eps,
+    weight_decay,
+    momentum,
+    centered,
+):
     alpha1 = _scalar(params, 1.0 - alpha)
     eps = _scalar(params, eps)
     g = _with_decay(params, grads, decay_mask, _scalar(params, weight_decay))
@@ -66,8 +79,7 @@ def adadelta_step(params, grads, square_avg, acc_delta, decay_mask, lr, rho, eps
     params -= _scalar(params, lr) * d
 
 
-def _adam(params, g, m, v, v_max, step_size, beta1, beta2, eps, bias_correction2_sqrt,
-          amsgrad):
+def _adam(params, g, m, v, v_max, step_size, beta1, beta2, eps, bias_correction2_sqrt, amsgrad):
     m += _scalar(params, 1.0 - beta1) * (g - m)
     v[...] = _scalar(params, beta2) * v + _scalar(params, 1.0 - beta2) * g * g
     if amsgrad:
@@ -77,16 +89,42 @@ def _adam(params, g, m, v, v_max, step_size, beta1, beta2, eps, bias_correction2
     params -= _scalar(params, step_size) * (m / denom)
 
 
-def adam_step(params, grads, m, v, v_max, decay_mask, step_size, beta1, beta2, eps,
-              weight_decay, bias_correction2_sqrt, amsgrad):
+def adam_step(
+    params,
+    grads,
+    m,
+    v,
+    v_max,
+    decay_mask,
+    step_size,
+    beta1,
+    beta2,
+    eps,
+    weight_decay,
+    bias_correction2_sqrt,
+    amsgrad,
+):
     g = _with_decay(params, grads, decay_mask, _scalar(params, weight_decay))
     _adam(params, g, m, v, v_max, step_size, beta1, beta2, eps, bias_correction2_sqrt, amsgrad)
 
 
-def adamw_step(params, grads, m, v, v_max, decay_mask, lr, step_size, beta1, beta2, eps,
-               weight_decay, bias_correction2_sqrt, amsgrad):
+def adamw_step(
+    params,
+    grads,
+    m,
+    v,
+    v_max,
+    decay_mask,
+    lr,
+    step_size,
+    beta1,
+    beta2,
+    eps,
+    weight_decay,
+    bias_correction2_sqrt,
+    amsgrad,
+):
     if weight_decay != 0:
         on = decay_mask != 0
         params[on] *= _scalar(params, 1.0 - lr * weight_decay)
-    _adam(params, grads, m, v, v_max, step_size, beta1, beta2, eps, bias_correction2_sqrt,
-          amsgrad)
+    _adam(params, grads, m, v, v_max, step_size, beta1, beta2, eps, bias_correction2_sqrt, amsgrad)
