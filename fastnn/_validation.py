@@ -1,5 +1,7 @@
 """Checks that stand between users' data and the kernels (which check nothing)."""
 
+import numbers
+
 import numpy as np
 
 
@@ -34,10 +36,18 @@ def check_positive_int(value, name):
     return int(value)
 
 
-def as_rng(rng):
-    """A ``numpy.random.Generator`` from a Generator, an int seed, a SeedSequence or None."""
+def as_rng(rng, allow_none=True):
+    """A ``numpy.random.Generator`` from a Generator, an int seed or a SeedSequence.
+
+    None gives a fresh, unseeded generator where ``allow_none``; NumPy's global random state is
+    never used.
+    """
     if isinstance(rng, np.random.Generator):
         return rng
-    if rng is None or isinstance(rng, (int, np.integer, np.random.SeedSequence)):
+    seed_like = (numbers.Integral, np.random.SeedSequence)
+    if not isinstance(rng, (bool, np.bool_)) and (
+        isinstance(rng, seed_like) or (rng is None and allow_none)
+    ):
         return np.random.default_rng(rng)
-    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng)}")
+    accepted = "a numpy.random.Generator, an int seed" + (" or None" if allow_none else "")
+    raise TypeError(f"rng must be {accepted}, got {type(rng).__name__}")

@@ -30,6 +30,8 @@ import warnings
 
 import numpy as np
 
+from ._validation import as_rng
+
 __all__ = [
     "calculate_gain",
     "constant_",
@@ -51,16 +53,6 @@ __all__ = [
 
 
 # -- checks ------------------------------------------------------------------------------
-def _as_rng(rng):
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, (numbers.Integral, np.integer)) and not isinstance(rng, (bool, np.bool_)):
-        return np.random.default_rng(int(rng))
-    raise TypeError(
-        f"rng must be a numpy.random.Generator or an int seed, got {type(rng).__name__}"
-    )
-
-
 def _check_array(a, who, min_ndim=0):
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{who}: expected a numpy array, got {type(a).__name__}")
@@ -106,7 +98,7 @@ def _fill_uniform(a, rng, low, high):
 def normal_(a, rng, mean=0.0, std=0.01):
     """Fill ``a`` with N(mean, std**2) samples; return ``a``."""
     _check_array(a, "normal_")
-    rng = _as_rng(rng)
+    rng = as_rng(rng, allow_none=False)
     mean = _check_real(mean, "mean")
     std = _check_real(std, "std", low=0.0)
     return _fill_normal(a, rng, mean, std)
@@ -115,7 +107,7 @@ def normal_(a, rng, mean=0.0, std=0.01):
 def uniform_(a, rng, low=-0.05, high=0.05):
     """Fill ``a`` with U(low, high) samples; return ``a``."""
     _check_array(a, "uniform_")
-    rng = _as_rng(rng)
+    rng = as_rng(rng, allow_none=False)
     low = _check_real(low, "low")
     high = _check_real(high, "high")
     if low > high:
@@ -189,7 +181,7 @@ def _check_gain(gain):
 def xavier_normal_(a, rng, gain=1.0):
     """Glorot normal: std = gain * sqrt(2 / (fan_in + fan_out)); return ``a``."""
     _check_array(a, "xavier_normal_", min_ndim=2)
-    rng = _as_rng(rng)
+    rng = as_rng(rng, allow_none=False)
     gain = _check_gain(gain)
     if not a.size:
         return a
@@ -200,7 +192,7 @@ def xavier_normal_(a, rng, gain=1.0):
 def xavier_uniform_(a, rng, gain=1.0):
     """Glorot uniform: U(-b, b), b = gain * sqrt(6 / (fan_in + fan_out)); return ``a``."""
     _check_array(a, "xavier_uniform_", min_ndim=2)
-    rng = _as_rng(rng)
+    rng = as_rng(rng, allow_none=False)
     gain = _check_gain(gain)
     if not a.size:
         return a
@@ -228,7 +220,7 @@ def he_normal_(a, rng, nonlinearity="relu", negative_slope=0.0, mode="fan_in"):
     forward activations' variance, ``"fan_out"`` the backward gradients'.
     """
     fan, gain = _he_fan_gain(a, "he_normal_", nonlinearity, negative_slope, mode)
-    rng = _as_rng(rng)
+    rng = as_rng(rng, allow_none=False)
     return _fill_normal(a, rng, 0.0, gain / math.sqrt(fan))
 
 
@@ -238,7 +230,7 @@ def he_uniform_(a, rng, nonlinearity="relu", negative_slope=0.0, mode="fan_in"):
     gain as in ``he_normal_``.
     """
     fan, gain = _he_fan_gain(a, "he_uniform_", nonlinearity, negative_slope, mode)
-    rng = _as_rng(rng)
+    rng = as_rng(rng, allow_none=False)
     bound = gain * math.sqrt(3.0 / fan)
     return _fill_uniform(a, rng, -bound, bound)
 
@@ -254,7 +246,7 @@ def lecun_normal_(a, rng):
     layer). Plain normal, not truncated.
     """
     _check_array(a, "lecun_normal_", min_ndim=2)
-    rng = _as_rng(rng)
+    rng = as_rng(rng, allow_none=False)
     if not a.size:
         return a
     fan_in, _ = _fans(a.shape)
@@ -264,7 +256,7 @@ def lecun_normal_(a, rng):
 def lecun_uniform_(a, rng):
     """LeCun uniform: U(-b, b), b = sqrt(3 / fan_in) (std 1 / sqrt(fan_in)); return ``a``."""
     _check_array(a, "lecun_uniform_", min_ndim=2)
-    rng = _as_rng(rng)
+    rng = as_rng(rng, allow_none=False)
     if not a.size:
         return a
     fan_in, _ = _fans(a.shape)
@@ -281,7 +273,7 @@ def orthogonal_(a, rng, gain=1.0):
     multiplying by sign(diag(R)) removes that bias, so Q is uniform (Haar) distributed.
     """
     _check_array(a, "orthogonal_", min_ndim=2)
-    rng = _as_rng(rng)
+    rng = as_rng(rng, allow_none=False)
     gain = _check_gain(gain)
     if not a.size:
         return a
@@ -415,7 +407,7 @@ def lsuv_(model, x, rng=None, tol=0.1, max_iter=10):
         raise TypeError(f"max_iter must be an int, got {type(max_iter).__name__}")
     if max_iter < 1:
         raise ValueError(f"invalid max_iter: {max_iter}")
-    rng = np.random.default_rng() if rng is None else _as_rng(rng)
+    rng = as_rng(rng)
     x = np.asarray(x)
     if x.ndim != 2:
         raise ValueError(f"lsuv_: expected x of shape (batch, features), got {x.shape}")

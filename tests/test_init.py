@@ -240,7 +240,7 @@ def test_reject_non_float_and_non_array(fn):
 def test_reject_bad_rng():
     a = np.zeros((3, 3))
     for bad in ("0", 1.5, None, True, np.random.RandomState(0)):
-        with pytest.raises(TypeError, match="Generator or an int seed"):
+        with pytest.raises(TypeError, match="Generator, an int seed, got"):
             init.he_normal_(a, bad)
     assert init.normal_(a, np.int64(3)) is a
 
