@@ -1,0 +1,1 @@
+"""asv benchmarks for fastnn (see asv.conf.json at the repository root)."""
