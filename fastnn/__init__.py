@@ -9,6 +9,14 @@ The hot paths are Numba kernels in ``fastnn.kernels``, each with a NumPy twin in
 ``fastnn.kernels.reference``.
 """
 
+import os as _os
+
+# Numba's OpenMP workers spin after each parallel region by default, taking the cores that
+# the BLAS threads of the next matrix product need: on 2 cores a 784-1024-1024-10 training
+# step at batch 512 took 79 ms with 2 threads (59 ms with 1) and 32 ms with passive waiting
+# (bench/NOTES.md). Set before the OpenMP runtime loads; a value the user chose is kept.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 __version__ = "0.1.0"
 
 from . import init, optim

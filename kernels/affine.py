@@ -14,6 +14,8 @@ from numba import njit, prange
 from ._config import PARALLEL, SERIAL, chunk_bounds, n_chunks
 from .activations import IDENTITY, _backward_range, _forward_range
 
+_MIN_COLS = 256
+
 
 @njit(**SERIAL)
 def _bias_act_rows(y, b, act, alpha, lo, hi):
@@ -68,7 +70,9 @@ def affine_backward(dout, x, W, y, act, alpha, dz, dx, dW, db, need_dx):
     (the first layer of a network skips it).
     """
     m = dout.shape[1]
-    c = min(n_chunks(dout.size), m)
+    # Chunks of at least _MIN_COLS columns: each visits every row, and narrow ones spend
+    # their time in per-row call overhead instead of vectorised loops.
+    c = min(n_chunks(dout.size), m // _MIN_COLS)
     if c <= 1:
         _dz_cols(dout, y, act, alpha, dz, db, 0, m)
     else:

@@ -12,27 +12,29 @@ from fastnn.kernels import reference
 from fastnn.kernels._config import PARALLEL_MIN
 from fastnn.kernels.reference import activations as ref
 
-# name -> (extra parameter or None)
-ELEMENTWISE = {
-    "identity": None,
-    "step": None,
-    "sigmoid": None,
-    "tanh": None,
-    "relu": None,
-    "leaky_relu": 0.1,
-    "elu": 1.3,
+# name -> (forward kernel, backward kernel, extra parameter or None), spelled out so that a
+# grep for a kernel's name finds its test.
+KERNELS = {
+    "identity": ("identity_forward", "identity_backward", None),
+    "step": ("step_forward", "step_backward", None),
+    "sigmoid": ("sigmoid_forward", "sigmoid_backward", None),
+    "tanh": ("tanh_forward", "tanh_backward", None),
+    "relu": ("relu_forward", "relu_backward", None),
+    "leaky_relu": ("leaky_relu_forward", "leaky_relu_backward", 0.1),
+    "elu": ("elu_forward", "elu_backward", 1.3),
 }
+ELEMENTWISE = list(KERNELS)
 
 
 def _call_forward(mod, name, x, out):
-    param = ELEMENTWISE[name]
-    f = getattr(mod, name + "_forward")
+    forward, _, param = KERNELS[name]
+    f = getattr(mod, forward)
     f(x, out) if param is None else f(x, param, out)
 
 
 def _call_backward(mod, name, dout, y, dx):
-    param = ELEMENTWISE[name]
-    f = getattr(mod, name + "_backward")
+    _, backward, param = KERNELS[name]
+    f = getattr(mod, backward)
     if name == "identity":
         f(dout, dx)
     elif param is None:

@@ -5,9 +5,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import BIG, SHAPES, tol
+from conftest import SHAPES, tol
 from fastnn.kernels import affine as kernels
+from fastnn.kernels._config import n_chunks
 from fastnn.kernels.activations import ACTIVATIONS, IDENTITY
+from fastnn.kernels.affine import _MIN_COLS
 from fastnn.kernels.reference import affine as ref
 
 ALPHA = {"leaky_relu": 0.05, "elu": 0.7}
@@ -63,8 +65,10 @@ def test_skips_dx_when_not_needed(name, rng):
 
 @pytest.mark.parametrize("name", ["relu", "tanh", "identity"])
 def test_parallel_path_matches_serial(name, rng):
-    # BIG has more than PARALLEL_MIN outputs, so bias/activation and dz/db run in chunks.
-    n, m = BIG
+    # More than PARALLEL_MIN outputs and at least two 256-column chunks, so bias/activation
+    # and dz/db run in chunks.
+    n, m = 260, 600
+    assert n_chunks(n * m) > 1 and m // _MIN_COLS >= 2
     d = 9
     x = rng.standard_normal((n, d)).astype(np.float32)
     W = rng.standard_normal((d, m)).astype(np.float32)

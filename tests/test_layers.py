@@ -314,3 +314,17 @@ def test_set_num_threads():
         fn.set_num_threads(0)
     with pytest.raises(TypeError):
         fn.set_num_threads(1.5)
+
+
+def test_openmp_waits_passively_unless_the_user_chose():
+    import os
+    import subprocess
+    import sys
+
+    code = "import os, fastnn; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "PASSIVE", out.stderr
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "ACTIVE", out.stderr

@@ -51,10 +51,22 @@ def _timers(cls):
 @_timers
 class Activations(_Family):
     kernels = (
-        "identity_forward", "identity_backward", "step_forward", "step_backward",
-        "sigmoid_forward", "sigmoid_backward", "tanh_forward", "tanh_backward",
-        "relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
-        "elu_forward", "elu_backward", "maxout_forward", "maxout_backward",
+        "identity_forward",
+        "identity_backward",
+        "step_forward",
+        "step_backward",
+        "sigmoid_forward",
+        "sigmoid_backward",
+        "tanh_forward",
+        "tanh_backward",
+        "relu_forward",
+        "relu_backward",
+        "leaky_relu_forward",
+        "leaky_relu_backward",
+        "elu_forward",
+        "elu_backward",
+        "maxout_forward",
+        "maxout_backward",
     )
 
     def peakmem_relu_forward(self, size, dtype):
@@ -72,8 +84,12 @@ class Affine(_Family):
 @_timers
 class SoftmaxCrossEntropy(_Family):
     kernels = (
-        "softmax_forward", "softmax_backward", "softmax_cross_entropy_labels",
-        "softmax_cross_entropy_targets", "mse_forward", "mse_backward",
+        "softmax_forward",
+        "softmax_backward",
+        "softmax_cross_entropy_labels",
+        "softmax_cross_entropy_targets",
+        "mse_forward",
+        "mse_backward",
     )
 
     def peakmem_softmax_cross_entropy_labels(self, size, dtype):
@@ -83,8 +99,11 @@ class SoftmaxCrossEntropy(_Family):
 @_timers
 class BatchNorm(_Family):
     kernels = (
-        "batchnorm_forward_train", "batchnorm_update_running", "batchnorm_forward_eval",
-        "batchnorm_backward", "batchnorm_backward_eval",
+        "batchnorm_forward_train",
+        "batchnorm_update_running",
+        "batchnorm_forward_eval",
+        "batchnorm_backward",
+        "batchnorm_backward_eval",
     )
 
     def peakmem_batchnorm_forward_train(self, size, dtype):
@@ -98,7 +117,14 @@ class Dropout(_Family):
 
 @_timers
 class Optimizers(_Family):
-    kernels = ("sgd_step", "adagrad_step", "rmsprop_step", "adadelta_step", "adam_step", "adamw_step")
+    kernels = (
+        "sgd_step",
+        "adagrad_step",
+        "rmsprop_step",
+        "adadelta_step",
+        "adam_step",
+        "adamw_step",
+    )
 
     def peakmem_adam_step(self, size, dtype):
         self._run("adam_step")

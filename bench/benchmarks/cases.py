@@ -176,7 +176,21 @@ def _adam_step(rows, cols, dtype, rng):
     p, g, (m, v), mask = _flat(rows, cols, dtype, rng, 2)
     # Step 10's bias corrections with torch's defaults.
     step_size = 1e-3 / (1 - 0.9**10)
-    return p, g, m, v, np.empty(0, dtype), mask, step_size, 0.9, 0.999, 1e-8, 1e-4, np.sqrt(1 - 0.999**10), False
+    return (
+        p,
+        g,
+        m,
+        v,
+        np.empty(0, dtype),
+        mask,
+        step_size,
+        0.9,
+        0.999,
+        1e-8,
+        1e-4,
+        np.sqrt(1 - 0.999**10),
+        False,
+    )
 
 
 def _adamw_step(rows, cols, dtype, rng):
