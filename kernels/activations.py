@@ -64,19 +64,12 @@ def _expm1_neg(v):
     """exp(v) - 1 for v <= 0 (any value for v > 0, which ELU does not use)."""
     # Both forms, then a select: a branch on the sign of random data mispredicts half the time.
     w = float(v)
-    # Taylor series to v^7/5040; relative error < 2e-13 for -0.06 < v <= 0.
-    p = w * (
-        1.0
-        + w
-        * (
-            0.5
-            + w
-            * (
-                1.0 / 6.0
-                + w * (1.0 / 24.0 + w * (1.0 / 120.0 + w * (1.0 / 720.0 + w * (1.0 / 5040.0))))
-            )
-        )
-    )
+    # Taylor series w + w^2/2! + ... + w^7/7! in Horner form; relative error < 2e-13 for
+    # -0.06 < v <= 0, where exp(v) - 1 would lose digits to cancellation.
+    p = 1.0 / 5040.0
+    for c in (1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0):
+        p = p * w + c
+    p *= w
     e = np.exp(-np.abs(v)) - 1.0
     return p if v > -0.06 else e
 

@@ -162,3 +162,16 @@ def test_property_matches_reference(name, x):
 
 def test_big_shape_constant_is_parallel():
     assert BIG[0] * BIG[1] > PARALLEL_MIN
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "elu"])
+def test_accurate_near_zero_and_at_the_polynomial_switch(name, dtype):
+    # tanh and ELU switch from a Taylor polynomial to exp at |x| = 0.03 and x = -0.06, where
+    # 1 - exp(-2|x|) or exp(x) - 1 would otherwise lose digits to cancellation.
+    tiny = np.geomspace(1e-30, 0.5, 400)
+    x = np.concatenate([tiny, -tiny, [0.03, -0.03, -0.06, 0.0300001, -0.0599999]]).astype(dtype)
+    y, y_ref = np.empty_like(x), np.empty_like(x)
+    _call_forward(kernels, name, x, y)
+    _call_forward(ref, name, x, y_ref)
+    rtol = 2e-6 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, y_ref, rtol=rtol, atol=0)
