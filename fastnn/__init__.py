@@ -19,20 +19,23 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 
-from . import init, optim
+from . import callbacks, datasets, init, optim, preprocessing
 from .activation import ELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Step, Tanh
 from .container import MLP, Sequential
 from .dropout import Dropout
+from .files import load, save
 from .gradcheck import gradcheck, numerical_gradient
 from .linear import Linear, Maxout
 from .losses import MSELoss, SoftmaxCrossEntropy, sum_squared_error
 from .module import Module, Parameter, pack_parameters
 from .normalization import BatchNorm
 from .threads import get_num_threads, set_num_threads
+from .training import History, TrainingDivergedError, evaluate, fit
 
 __all__ = [
     "BatchNorm",
     "Dropout",
+    "History",
     "ELU",
     "Identity",
     "LeakyReLU",
@@ -49,12 +52,20 @@ __all__ = [
     "SoftmaxCrossEntropy",
     "Step",
     "Tanh",
+    "TrainingDivergedError",
+    "callbacks",
+    "datasets",
+    "evaluate",
+    "fit",
+    "load",
+    "save",
     "get_num_threads",
     "gradcheck",
     "init",
     "numerical_gradient",
     "optim",
     "pack_parameters",
+    "preprocessing",
     "set_num_threads",
     "sum_squared_error",
 ]

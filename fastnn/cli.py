@@ -1,9 +1,15 @@
-"""The ``fastnn`` command line.
+"""The ``fastnn`` command line (also ``python -m fastnn``).
 
-fastnn demo [--seed N] [--epochs N]    an MLP learns XOR, then classifies synthetic data
+fastnn train [options]           train an MLP (default: on the embedded MNIST sample) and save it
+fastnn evaluate MODEL [--data]   loss and accuracy of a saved model
+fastnn predict MODEL INPUT       predicted classes for the rows of INPUT
+fastnn warmup                    compile every kernel into the cache ahead of time
+fastnn info                      versions, threads, BLAS and cache folders
+fastnn demo                      an MLP learns XOR, then three interleaved spirals
 """
 
 import argparse
+import os
 import sys
 import time
 
@@ -13,7 +19,232 @@ from . import optim
 from .container import MLP
 from .losses import SoftmaxCrossEntropy
 
+DEFAULT_OUTPUT = "fastnn-model.npz"
 
+
+class UsageError(Exception):
+    """A bad flag value or input file: reported in one line, exit code 2."""
+
+
+# -- data -------------------------------------------------------------------------------------
+def load_data(spec, seed=0):
+    """``(x_train, y_train), (x_test, y_test)`` for the ``--data`` value ``spec``.
+
+    "sample": the MNIST sample shipped with fastnn (8,000 / 2,000 images, offline);
+    "mnist" / "fashion-mnist": the full sets (downloaded once into the data cache);
+    a folder: the four MNIST-format IDX files in it;
+    an ``.npz`` file: arrays ``x_train, y_train, x_test, y_test``, or ``x, y`` (split 80/20,
+    stratified, with ``seed``).
+    """
+    from . import datasets
+
+    if spec == "sample":
+        return datasets.load_mnist(sample=True)
+    if spec == "mnist":
+        return datasets.load_mnist()
+    if spec == "fashion-mnist":
+        return datasets.load_fashion_mnist()
+    if os.path.isdir(spec):
+        return datasets.load_mnist(path=spec, download=False)
+    if spec.endswith(".npz") and os.path.isfile(spec):
+        return _load_npz(spec, seed)
+    raise UsageError(
+        f"--data {spec!r}: expected sample, mnist, fashion-mnist, a folder of IDX files or an "
+        ".npz file with x and y"
+    )
+
+
+def _load_npz(path, seed):
+    from .preprocessing import train_val_test_split
+
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except Exception as e:  # np.load raises many kinds for a bad file
+        raise UsageError(f"{path}: not a readable .npz file ({e})") from None
+    if {"x_train", "y_train", "x_test", "y_test"} <= arrays.keys():
+        return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+    if {"x", "y"} <= arrays.keys():
+        x, y = arrays["x"], arrays["y"]
+        train, _, test = train_val_test_split(x, y, val=0, test=0.2, stratify=True, seed=seed)
+        return train, test
+    raise UsageError(
+        f"{path}: expected arrays x and y (or x_train, y_train, x_test, y_test), "
+        f"found {', '.join(arrays) or 'none'}"
+    )
+
+
+def _flatten(x):
+    x = np.asarray(x)
+    return x.reshape(len(x), -1) if x.ndim > 2 else x
+
+
+# -- train ------------------------------------------------------------------------------------
+def _sizes(text):
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 256,128, got {text!r}") from None
+    if any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
+    return sizes
+
+
+def _checkpoint_path(output):
+    stem = output[:-4] if output.endswith(".npz") else output
+    return stem + ".ckpt.npz"
+
+
+def train(args):
+    from . import callbacks as cb
+    from .files import save
+    from .threads import set_num_threads
+    from .training import evaluate, fit
+
+    if args.threads is not None:
+        set_num_threads(args.threads)
+    (x_train, y_train), (x_test, y_test) = load_data(args.data, args.seed)
+    x_train, x_test = _flatten(x_train), _flatten(x_test)
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    if y_train.ndim != 1 or y_train.dtype.kind not in "iu":
+        raise UsageError(f"--data {args.data}: expected integer class labels (n,) in y")
+    classes = int(max(y_train.max(), y_test.max())) + 1
+    sizes = [x_train.shape[1], *args.layers, classes]
+    model = MLP(
+        sizes,
+        activation=args.activation,
+        batchnorm=args.batchnorm,
+        dropout=args.dropout,
+        init=args.init,
+        seed=args.seed,
+        dtype=args.dtype,
+    )
+    opt = optim.get(args.optimizer, model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    checkpoint = args.checkpoint or _checkpoint_path(args.output)
+    callbacks = [cb.ModelCheckpoint(checkpoint)]
+    if args.schedule == "cosine":
+        callbacks.append(cb.CosineLR())
+    elif args.schedule == "step":
+        callbacks.append(cb.StepLR(max(1, args.epochs // 3), 0.1))
+    if args.patience is not None:
+        monitor = "val_loss" if args.validation_split else "loss"
+        callbacks.append(cb.EarlyStopping(monitor, args.patience, restore_best_weights=True))
+    resume = None
+    if args.resume:
+        resume = checkpoint if args.resume is True else args.resume
+        if not os.path.isfile(resume):
+            raise UsageError(f"--resume: no checkpoint at {resume}")
+    print(
+        f"data: {args.data}, {len(x_train)} training and {len(x_test)} test rows of "
+        f"{x_train.shape[1]} features, {classes} classes"
+    )
+    print(
+        f"model: {'-'.join(map(str, sizes))} {args.activation}, {model.num_parameters()} "
+        f"parameters; {args.optimizer} lr {args.lr}, batch {args.batch_size}"
+    )
+    began = time.perf_counter()
+    history = fit(
+        model,
+        x_train,
+        y_train,
+        optimizer=opt,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        validation_split=args.validation_split or None,
+        callbacks=callbacks,
+        verbose=0 if args.quiet else 1,
+        seed=args.seed,
+        resume=resume,
+    )
+    seconds = time.perf_counter() - began
+    result = evaluate(model, x_test, y_test)
+    save(model, args.output)
+    print(
+        f"test accuracy {result['accuracy']:.4f}  test loss {result['loss']:.4f}  "
+        f"({len(x_test)} images; {history.epochs} epochs in {seconds:.1f} s)"
+    )
+    print(f"saved the model to {args.output} (checkpoint: {checkpoint})")
+    return 130 if history.interrupted else 0
+
+
+def _evaluate_cmd(args):
+    from .files import load
+    from .training import evaluate
+
+    model = load(args.model)
+    _, (x, y) = load_data(args.data, args.seed)
+    result = evaluate(model, _flatten(x), y)
+    print("  ".join(f"{k} {v:.4f}" for k, v in result.items()) + f"  ({len(x)} rows)")
+    return 0
+
+
+def _read_input(path):
+    from . import datasets
+
+    if path.endswith(".npz"):
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                key = "x" if "x" in f.files else ("x_test" if "x_test" in f.files else None)
+                if key is None:
+                    raise UsageError(
+                        f"{path}: expected an array named x, found {', '.join(f.files)}"
+                    )
+                return f[key]
+        except UsageError:
+            raise
+        except Exception as e:
+            raise UsageError(f"{path}: not a readable .npz file ({e})") from None
+    if path.endswith(".npy"):
+        try:
+            return np.load(path, allow_pickle=False)
+        except Exception as e:
+            raise UsageError(f"{path}: not a readable .npy file ({e})") from None
+    images = datasets.read_idx(path)
+    return images.astype(np.float32) / 255.0
+
+
+def _predict_cmd(args):
+    from .files import load
+
+    model = load(args.model)
+    x = _flatten(_read_input(args.input))
+    if args.proba:
+        out = model.predict_proba(x)
+        lines = (" ".join(f"{p:.6f}" for p in row) for row in out)
+    else:
+        out = model.predict_classes(x)
+        lines = (str(c) for c in out)
+    if args.output:
+        if args.output.endswith(".csv"):
+            np.savetxt(args.output, out, delimiter=",", fmt="%.6g" if args.proba else "%d")
+        else:
+            np.save(args.output, out, allow_pickle=False)
+        print(f"wrote {len(out)} predictions to {args.output}")
+    else:
+        sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+def _warmup_cmd(args):
+    from .warmup import cache_dir, warmup
+
+    seconds = warmup()
+    print(f"compiled or loaded every kernel (float32 and float64) in {seconds:.1f} s")
+    print(f"cache: {cache_dir()}")
+    return 0
+
+
+def _info_cmd(args):
+    from .warmup import info
+
+    rows = info()
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    return 0
+
+
+# -- demo -------------------------------------------------------------------------------------
 def _train(model, loss, opt, x, y, batch_size, rng):
     """One epoch of mini-batch training, shuffled without replacement; returns the mean loss."""
     order = rng.permutation(len(x))
@@ -27,11 +258,7 @@ def _train(model, loss, opt, x, y, batch_size, rng):
 
 
 def _accuracy(model, x, y):
-    model.eval()
-    try:
-        return float(np.mean(model.forward(x).argmax(axis=1) == y))
-    finally:
-        model.train()
+    return float(np.mean(model.predict_classes(x) == y))
 
 
 def _spirals(n_per_class, classes, rng):
@@ -58,7 +285,7 @@ def demo(seed=0, epochs=30, out=sys.stdout):
     opt = optim.Adam(model.parameters(), lr=0.05)
     for _ in range(300):
         _train(model, loss, opt, x, y, 4, rng)
-    pred = model.forward(x).argmax(axis=1)
+    pred = model.predict_classes(x)
     for xi, yi, pi in zip(x.astype(int), y, pred, strict=True):
         print(f"  {xi[0]} XOR {xi[1]} = {pi}  (expected {yi})", file=out)
     xor_acc = float(np.mean(pred == y))
@@ -66,32 +293,214 @@ def demo(seed=0, epochs=30, out=sys.stdout):
     print("\nThree spirals, 3,000 points, 2-64-64-3 ReLU network, Adam, batch 32:", file=out)
     xs, ys = _spirals(1000, 3, rng)
     split = rng.permutation(len(xs))
-    train, test = split[:2400], split[2400:]
+    train_idx, test_idx = split[:2400], split[2400:]
     model = MLP([2, 64, 64, 3], seed=rng.integers(2**32))
     opt = optim.Adam(model.parameters(), lr=0.01)
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
-        value = _train(model, loss, opt, xs[train], ys[train], 32, rng)
+        value = _train(model, loss, opt, xs[train_idx], ys[train_idx], 32, rng)
         if epoch == 1 or epoch % 5 == 0 or epoch == epochs:
-            acc = _accuracy(model, xs[test], ys[test])
+            acc = _accuracy(model, xs[test_idx], ys[test_idx])
             print(f"  epoch {epoch:3d}  loss {value:.4f}  test accuracy {acc:.3f}", file=out)
-    spiral_acc = _accuracy(model, xs[test], ys[test])
+    spiral_acc = _accuracy(model, xs[test_idx], ys[test_idx])
     print(f"  {epochs} epochs in {time.perf_counter() - start:.2f} s", file=out)
     return {"xor_accuracy": xor_acc, "spirals_test_accuracy": spiral_acc}
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="fastnn", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+def _demo_cmd(args):
+    demo(seed=args.seed, epochs=args.epochs)
+    return 0
+
+
+# -- argument parsing -------------------------------------------------------------------------
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _fraction(low_inclusive):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not (0 <= value < 1 if low_inclusive else 0 < value < 1):
+            raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {value}")
+        return value
+
+    return parse
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
+    return value
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _init_arg(text):
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="fastnn",
+        description="Train multilayer neural networks fast on the CPU.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "train",
+        help="train an MLP and save it (default: the embedded MNIST sample)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--data",
+        default="sample",
+        help="sample, mnist, fashion-mnist, a folder of IDX files, or an .npz with x, y",
+    )
+    p.add_argument(
+        "--layers", type=_sizes, default=[256, 128], help="hidden layer sizes, comma-separated"
+    )
+    p.add_argument(
+        "--activation",
+        default="relu",
+        choices=["relu", "sigmoid", "tanh", "leaky_relu", "elu", "step"],
+    )
+    p.add_argument(
+        "--init",
+        type=_init_arg,
+        default=None,
+        help="he, xavier, ..., or a std; default: he for ReLU-like, xavier otherwise",
+    )
+    p.add_argument(
+        "--optimizer",
+        default="adam",
+        choices=["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw"],
+    )
+    p.add_argument("--lr", type=_positive_float, default=1e-3, help="learning rate")
+    p.add_argument("--batch-size", type=_positive_int, default=64)
+    p.add_argument("--epochs", type=_positive_int, default=20)
+    p.add_argument(
+        "--batchnorm", action="store_true", help="batch normalisation after each hidden Linear"
+    )
+    p.add_argument("--dropout", type=_fraction(True), default=0.2, help="dropout probability")
+    p.add_argument("--weight-decay", type=_non_negative_float, default=0.0)
+    p.add_argument(
+        "--schedule",
+        choices=["none", "step", "cosine"],
+        default="none",
+        help="learning-rate schedule",
+    )
+    p.add_argument(
+        "--validation-split",
+        type=_fraction(True),
+        default=0.0,
+        help="fraction of the training data held out for validation",
+    )
+    p.add_argument(
+        "--patience",
+        type=_positive_int,
+        default=None,
+        help="stop after this many epochs without improvement (and keep the best)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="threads for the kernels and BLAS (default: all cores)",
+    )
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--output", "-o", default=DEFAULT_OUTPUT, help="where to save the model")
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="checkpoint written every epoch (default: OUTPUT with .ckpt.npz)",
+    )
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="CHECKPOINT",
+        help="continue from the checkpoint (default: the --checkpoint path)",
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="no per-epoch output")
+    p.set_defaults(run=train)
+
+    p = sub.add_parser("evaluate", help="loss and accuracy of a saved model")
+    p.add_argument("model", help="a file written by fastnn train or fastnn.save")
+    p.add_argument("--data", default="sample", help="as for train; its test split is used")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=_evaluate_cmd)
+
+    p = sub.add_parser("predict", help="predicted classes of the rows of INPUT")
+    p.add_argument("model", help="a file written by fastnn train or fastnn.save")
+    p.add_argument("input", help="an .npz with x, an .npy array, or an IDX images file")
+    p.add_argument("--proba", action="store_true", help="print class probabilities instead")
+    p.add_argument("--output", "-o", default=None, help="write to .npy or .csv instead of stdout")
+    p.set_defaults(run=_predict_cmd)
+
+    p = sub.add_parser("warmup", help="compile every kernel into the cache ahead of time")
+    p.set_defaults(run=_warmup_cmd)
+
+    p = sub.add_parser("info", help="versions, threads, BLAS and cache folders")
+    p.set_defaults(run=_info_cmd)
+
     p = sub.add_parser("demo", help="train small networks on XOR and synthetic spirals")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--epochs", type=int, default=30, help="epochs on the spirals (default 30)")
+    p.add_argument(
+        "--epochs", type=_positive_int, default=30, help="epochs on the spirals (default 30)"
+    )
+    p.set_defaults(run=_demo_cmd)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        if args.epochs < 1:
-            parser.error(f"--epochs must be at least 1, got {args.epochs}")
-        demo(seed=args.seed, epochs=args.epochs)
-    return 0
+    from .training import TrainingDivergedError
+
+    try:
+        return args.run(args)
+    except TrainingDivergedError as e:
+        print(f"fastnn {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except (UsageError, ValueError, TypeError, OSError) as e:
+        # Bad flag values and bad files: one line, no traceback.
+        message = (
+            str(e)
+            if not isinstance(e, OSError) or not e.filename
+            else f"{e.filename}: {e.strerror}"
+        )
+        # One line, whatever the message: its own lines become "; "-separated parts.
+        message = "; ".join(part.strip() for part in message.splitlines() if part.strip())
+        print(f"fastnn {args.command}: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

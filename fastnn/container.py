@@ -149,6 +149,9 @@ class MLP(Sequential):
                 layers.append(_ACTIVATION_LAYERS[act](dtype=dtype))
             if dropout > 0:
                 layers.append(Dropout(dropout, rng=streams[len(sizes) - 1 + i], dtype=dtype))
+        super().__init__(*layers)
         self.sizes = tuple(sizes)
         self.activation = act
-        super().__init__(*layers)
+        self.batchnorm = bool(batchnorm)
+        self.dropout = float(dropout)
+        self.init = init

@@ -61,6 +61,16 @@ class SoftmaxCrossEntropy:
 
     __call__ = forward
 
+    def _forward_checked_once(self, z, t):
+        """``forward`` for inputs the caller has already validated (``fastnn.fit`` checks the
+        labels once per fit, not once per step): ``z`` a contiguous float array, ``t`` int64
+        labels in range or float targets of z's shape and dtype."""
+        if self._dz is None or self._dz.shape != z.shape or self._dz.dtype != z.dtype:
+            self._dz = np.empty_like(z)
+        if t.ndim == 2:
+            return float(_k.softmax_cross_entropy_targets(z, t, self._dz))
+        return float(_k.softmax_cross_entropy_labels(z, t, self._dz))
+
     def backward(self):
         if self._dz is None:
             raise RuntimeError("SoftmaxCrossEntropy.backward called before forward")
@@ -95,6 +105,13 @@ class MSELoss:
         return float(_k.mse_forward(y.reshape(-1), t.reshape(-1)))
 
     __call__ = forward
+
+    def _forward_checked_once(self, y, t):
+        """``forward`` for inputs the caller has already validated (see SoftmaxCrossEntropy)."""
+        if self._dy is None or self._dy.shape != y.shape or self._dy.dtype != y.dtype:
+            self._dy = np.empty_like(y)
+        self._y, self._t = y, t
+        return float(_k.mse_forward(y.reshape(-1), t.reshape(-1)))
 
     def backward(self):
         if self._dy is None:

@@ -198,6 +198,51 @@ class Module:
     def num_parameters(self):
         return sum(p.size for p in self.parameters())
 
+    # -- inference ---------------------------------------------------------------------------
+    def predict(self, x, batch_size=1024):
+        """The model's outputs for ``x`` in eval mode, as a new array (batch, outputs).
+
+        Runs ``batch_size`` rows at a time (bounding the work buffers for large inputs) and
+        puts the module back in the mode it was in.
+        """
+        from ._validation import check_positive_int
+
+        batch_size = check_positive_int(batch_size, "batch_size")
+        x = np.asarray(x)
+        if x.ndim == 0 or x.shape[0] == 0:
+            raise ValueError(
+                f"{type(self).__name__}.predict: expected a non-empty batch, got {x.shape}"
+            )
+        was_training = self.training
+        self.eval()
+        try:
+            first = self.forward(x[:batch_size])
+            out = np.empty((x.shape[0],) + first.shape[1:], dtype=first.dtype)
+            out[: len(first)] = first
+            for lo in range(batch_size, x.shape[0], batch_size):
+                out[lo : lo + batch_size] = self.forward(x[lo : lo + batch_size])
+        finally:
+            self.train(was_training)
+        return out
+
+    def predict_proba(self, x, batch_size=1024):
+        """Class probabilities: the softmax of ``predict(x)`` over each row (for classifiers
+        whose last layer outputs logits, as ``MLP`` does)."""
+        from .kernels.softmax_cross_entropy import softmax_forward
+
+        z = self.predict(x, batch_size)
+        if z.ndim != 2:
+            raise ValueError(
+                f"predict_proba: expected outputs of shape (batch, classes), got {z.shape}"
+            )
+        p = np.empty_like(z)
+        softmax_forward(z, p)
+        return p
+
+    def predict_classes(self, x, batch_size=1024):
+        """The predicted class of each row: the argmax of ``predict(x)``, as int64."""
+        return self.predict(x, batch_size).argmax(axis=1).astype(np.int64)
+
     # -- modes ---------------------------------------------------------------------------
     def train(self, mode=True):
         for m in self.modules():

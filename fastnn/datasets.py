@@ -1,0 +1,465 @@
+"""MNIST and Fashion-MNIST: IDX files, checked downloads, and an embedded offline sample.
+
+    (x_train, y_train), (x_test, y_test) = load_mnist()             # 60,000 + 10,000, cached
+    (x_train, y_train), (x_test, y_test) = load_mnist(sample=True)  # 8,000 + 2,000, offline
+
+Images come as float arrays scaled to [0, 1], shape (n, 784) (or (n, 28, 28) with
+``flatten=False``); labels as int64 in 0..9. Downloaded files are checked against the md5 sums
+published with the datasets and written atomically, so an interrupted or corrupt download
+leaves nothing behind. The embedded sample is the official MNIST test set (10,000 images),
+shipped in ``fastnn/data/mnist`` under CC BY-SA 3.0 (see the README there).
+"""
+
+import functools
+import gzip
+import hashlib
+import http.client
+import importlib.resources
+import os
+import secrets
+import struct
+import urllib.error
+import urllib.request
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from .module import check_dtype
+from .preprocessing import _check_count, split_indices
+
+# -- IDX files --------------------------------------------------------------------------------
+
+# IDX type code -> big-endian dtype of the items.
+IDX_DTYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_IDX_CODES = {dt.newbyteorder("="): code for code, dt in IDX_DTYPES.items()}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _parse_idx(data, name):
+    """The array held by the IDX bytes ``data``; ``name`` is the file named in errors."""
+    if data[:2] == _GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+            raise ValueError(f"{name}: corrupt gzip stream ({e})") from e
+    if len(data) < 4:
+        raise ValueError(
+            f"{name}: not an IDX file: expected a header of at least 4 bytes, got {len(data)}"
+        )
+    if data[:2] != b"\x00\x00":
+        raise ValueError(
+            f"{name}: not an IDX file: expected the magic number to start with bytes 00 00, "
+            f"got {data[:2].hex(' ')}"
+        )
+    code, ndim = data[2], data[3]
+    if code not in IDX_DTYPES:
+        codes = ", ".join(f"0x{c:02X} ({dt.name})" for c, dt in IDX_DTYPES.items())
+        raise ValueError(f"{name}: unknown IDX type code 0x{code:02X}; expected one of {codes}")
+    if ndim == 0:
+        raise ValueError(f"{name}: IDX header gives 0 dimensions; expected at least 1")
+    start = 4 + 4 * ndim
+    if len(data) < start:
+        raise ValueError(
+            f"{name}: truncated IDX header: expected {start} bytes for {ndim} dimensions, "
+            f"got {len(data)}"
+        )
+    shape = struct.unpack(f">{ndim}I", data[4:start])
+    dtype = IDX_DTYPES[code]
+    expected = dtype.itemsize
+    for d in shape:
+        expected *= d
+    got = len(data) - start
+    if got != expected:
+        what = "truncated IDX file" if got < expected else "trailing bytes after the IDX data"
+        raise ValueError(
+            f"{name}: {what}: expected {expected} bytes of data after the header "
+            f"(shape {shape}, {dtype.name}), got {got}"
+        )
+    flat = np.frombuffer(data, dtype=dtype, count=expected // dtype.itemsize, offset=start)
+    return flat.astype(dtype.newbyteorder("=")).reshape(shape)  # a native-endian copy
+
+
+def read_idx(path):
+    """The array in the IDX file at ``path`` (raw or gzip, told apart by the gzip magic bytes).
+
+    Returns a native-endian array of the shape and type the header gives (uint8, int8, int16,
+    int32, float32 or float64). A malformed header, a truncated file, trailing bytes or a
+    corrupt gzip stream raise ``ValueError`` naming the file.
+    """
+    name = os.fspath(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    return _parse_idx(data, name)
+
+
+@contextmanager
+def _atomic_file(path):
+    """A binary file that appears at ``path`` only if the block ends without an exception.
+
+    It is written under a temporary name in the same folder and moved in place with
+    ``os.replace``, so readers never see half a file and a failure leaves nothing behind.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+    try:
+        with open(tmp, "xb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_idx(path, array):
+    """Write ``array`` to ``path`` as an IDX file, gzip-compressed when path ends in ".gz".
+
+    array: uint8, int8, int16, int32, float32 or float64 with at least one dimension. The
+    file is replaced atomically. ``read_idx(path)`` gives the array back.
+    """
+    a = np.asarray(array)
+    dt = a.dtype.newbyteorder("=")
+    if dt not in _IDX_CODES:
+        names = ", ".join(d.name for d in IDX_DTYPES.values())
+        raise TypeError(f"write_idx: IDX has no type for dtype {a.dtype}; expected one of {names}")
+    if not 1 <= a.ndim <= 255:
+        raise ValueError(f"write_idx: expected an array of 1 to 255 dimensions, got {a.shape}")
+    if max(a.shape) >= 2**32:
+        raise ValueError(f"write_idx: dimensions must be below 2**32, got {a.shape}")
+    code = _IDX_CODES[dt]
+    header = struct.pack(f">2xBB{a.ndim}I", code, a.ndim, *a.shape)
+    data = header + np.ascontiguousarray(a, dtype=IDX_DTYPES[code]).tobytes()
+    if os.fspath(path).endswith(".gz"):
+        data = gzip.compress(data, mtime=0)
+    with _atomic_file(path) as f:
+        f.write(data)
+
+
+# -- the datasets -----------------------------------------------------------------------------
+
+MNIST_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+# The md5 sums published with the datasets, by file name (Fashion-MNIST uses MNIST's names).
+MNIST_MD5 = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+FASHION_MNIST_MD5 = {
+    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+}
+# Tried in order; a file is taken from the first mirror that serves it with the right md5.
+MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+FASHION_MNIST_MIRRORS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
+# Fashion-MNIST's class names, by label.
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+SAMPLE_SIZE = 10_000  # images in the embedded sample (the MNIST test set)
+# Checked on first use; a copy, so patching MNIST_MD5 (as the tests do) leaves it alone.
+_EMBEDDED_MD5 = {name: MNIST_MD5[name] for name in MNIST_FILES[2:]}
+
+_DOWNLOAD_TIMEOUT_S = 60
+_CHUNK = 1 << 20
+
+
+def _spec(dataset):
+    """(display name, md5 table, mirrors) of a dataset, read now so tests can patch them."""
+    if dataset == "mnist":
+        return "MNIST", MNIST_MD5, MNIST_MIRRORS
+    return "Fashion-MNIST", FASHION_MNIST_MD5, FASHION_MNIST_MIRRORS
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """Dataset files are missing and could not be downloaded.
+
+    ``missing`` lists the file names, ``folder`` is where they belong.
+    """
+
+    def __init__(self, message, missing=(), folder=None):
+        super().__init__(message)
+        self.missing = list(missing)
+        self.folder = None if folder is None else Path(folder)
+
+
+class ChecksumError(ValueError):
+    """A dataset file's md5 differs from the published one."""
+
+
+def cache_dir(dataset=None):
+    """The folder datasets are kept in: ``$FASTNN_DATA`` if set, else the user cache folder.
+
+    The user cache folder is ``platformdirs.user_cache_dir("fastnn")`` (~/.cache/fastnn on
+    Linux). With ``dataset`` ("mnist", "fashion-mnist") the dataset's subfolder of it.
+    """
+    root = os.environ.get("FASTNN_DATA")
+    if root:
+        base = Path(root).expanduser()
+    else:
+        import platformdirs
+
+        base = Path(platformdirs.user_cache_dir("fastnn"))
+    if dataset is None:
+        return base
+    if not isinstance(dataset, str) or not dataset or "/" in dataset or "\\" in dataset:
+        raise ValueError(f"cache_dir: expected a dataset name such as 'mnist', got {dataset!r}")
+    return base / dataset
+
+
+def _md5(path):
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _download(url, dest, md5):
+    """Fetch ``url`` into ``dest`` atomically; ``ChecksumError`` (and no file) if md5 differs."""
+    request = urllib.request.Request(url, headers={"User-Agent": "fastnn"})
+    with urllib.request.urlopen(request, timeout=_DOWNLOAD_TIMEOUT_S) as response:
+        with _atomic_file(dest) as f:
+            h = hashlib.md5(usedforsecurity=False)
+            while chunk := response.read(_CHUNK):
+                h.update(chunk)
+                f.write(chunk)
+            if h.hexdigest() != md5:
+                raise ChecksumError(f"md5 {h.hexdigest()}, expected {md5}")
+
+
+def _download_any(mirrors, name, md5, dest):
+    """Try each mirror in turn; returns None on success, else why each one failed."""
+    failures = []
+    for mirror in mirrors:
+        url = mirror + name
+        try:
+            _download(url, dest, md5)
+            return None
+        except (OSError, ValueError, http.client.HTTPException) as e:
+            # URLError and socket errors are OSErrors; ValueError covers bad URLs and md5.
+            reason = e.reason if isinstance(e, urllib.error.URLError) else e
+            failures.append(f"{url}: {reason}")
+    return "; ".join(failures) if failures else "no mirrors to download from"
+
+
+def _fetch(dataset, folder, *, download, user_folder):
+    """Make sure ``folder`` holds the dataset's four files with the right md5 sums.
+
+    Missing files are downloaded when ``download``. A file with the wrong md5 raises
+    ``ChecksumError``, except in the cache (not ``user_folder``) with ``download``, where a
+    fresh copy is fetched and replaces it once verified.
+    """
+    title, md5s, mirrors = _spec(dataset)
+    missing, failures = [], {}
+    for name in MNIST_FILES:
+        md5 = md5s[name]
+        file = folder / name
+        bad = None
+        if file.is_file():
+            got = _md5(file)
+            if got == md5:
+                continue
+            bad = f"{file}: md5 {got} differs from the published {md5}"
+            if user_folder or not download:
+                fix = "delete it" + ("" if user_folder else " or call with download=True")
+                raise ChecksumError(
+                    f"{bad}; the file is damaged or not the {title} file of this name ({fix})"
+                )
+        elif not download:
+            missing.append(name)
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        why = _download_any(mirrors, name, md5, file)
+        if why is None:
+            continue
+        if bad is not None:
+            raise ChecksumError(f"{bad}, and downloading a fresh copy failed: {why}")
+        missing.append(name)
+        failures[name] = why
+    if missing:
+        lines = [
+            f"  {name}" + (f" (download failed: {failures[name]})" if name in failures else "")
+            for name in missing
+        ]
+        hint = "" if download else " (download=False)"
+        sample = (
+            " load_mnist(sample=True) works offline with 10,000 embedded MNIST images."
+            if dataset == "mnist"
+            else ""
+        )
+        raise DatasetNotFoundError(
+            f"{title}: {len(missing)} file(s) missing from {folder}{hint}:\n"
+            + "\n".join(lines)
+            + f"\nDownload them from {' or '.join(mirrors) or 'the dataset site'} and put them "
+            f"in {folder}, or pass path= the folder that holds them.{sample}",
+            missing,
+            folder,
+        )
+
+
+def _check_pair(images, labels, name):
+    """Raise ``ValueError`` unless images (n, 28, 28) uint8 and labels (n,) uint8 in 0..9."""
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(
+            f"{name}: expected uint8 images of shape (n, 28, 28), got {images.dtype} {images.shape}"
+        )
+    if labels.dtype != np.uint8 or labels.shape != (len(images),):
+        raise ValueError(
+            f"{name}: expected {len(images)} uint8 labels to match the images, got "
+            f"{labels.dtype} {labels.shape}"
+        )
+    if labels.size and labels.max() > 9:
+        raise ValueError(f"{name}: expected labels 0 to 9, got {labels.max()}")
+
+
+def _prepare(images, labels, flatten, dt):
+    """uint8 (n, 28, 28) and labels -> x in [0, 1] of dtype dt, (n, 784) if flatten; y int64."""
+    n, rows, cols = images.shape
+    x = images.reshape(n, rows * cols) if flatten else images
+    x = x.astype(dt)
+    x /= 255
+    return x, labels.astype(np.int64)
+
+
+def _load(dataset, path, download, cache_root, flatten, dtype):
+    dt = check_dtype(dtype)
+    if path is not None:
+        folder, user_folder = Path(path).expanduser(), True
+    else:
+        root = cache_dir() if cache_root is None else Path(cache_root).expanduser()
+        folder, user_folder = root / dataset, False
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{folder}: expected a folder for the {_spec(dataset)[0]} files")
+    _fetch(dataset, folder, download=bool(download), user_folder=user_folder)
+    names = MNIST_FILES
+    arrays = [read_idx(folder / name) for name in names]
+    out = []
+    for i in (0, 2):
+        _check_pair(arrays[i], arrays[i + 1], f"{folder}: {names[i]} and {names[i + 1]}")
+        out.append(_prepare(arrays[i], arrays[i + 1], flatten, dt))
+    return out[0], out[1]
+
+
+@functools.lru_cache(maxsize=1)
+def _embedded_mnist_test():
+    """The embedded MNIST test set as read-only uint8 (10000, 28, 28) images and labels.
+
+    Read and md5-checked once per process.
+    """
+    folder = importlib.resources.files("fastnn") / "data" / "mnist"
+    arrays = []
+    for name in MNIST_FILES[2:]:
+        data = (folder / name).read_bytes()
+        got = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        if got != _EMBEDDED_MD5[name]:
+            raise ChecksumError(
+                f"embedded {name}: md5 {got} differs from the published {_EMBEDDED_MD5[name]}; "
+                f"the fastnn installation is damaged (reinstall it)"
+            )
+        a = _parse_idx(data, f"embedded {name}")
+        a.flags.writeable = False
+        arrays.append(a)
+    _check_pair(arrays[0], arrays[1], "embedded MNIST test set")
+    return arrays[0], arrays[1]
+
+
+def load_mnist_sample(train_size=8000, test_size=2000, seed=0, flatten=True, dtype=np.float32):
+    """A stratified split of the embedded MNIST test set (10,000 images); works offline.
+
+    train_size + test_size <= 10,000 images are drawn without overlap, each set keeping the
+    digits' proportions (each digit within 1 image of its share); seed (an int or a Generator)
+    fixes the draw. Returns ((x_train, y_train), (x_test, y_test)): x of ``dtype`` in [0, 1],
+    shape (n, 784) or (n, 28, 28) without ``flatten``; y int64. Accuracy on this test set is not
+    comparable with published MNIST results, which use all 10,000 images as the test set.
+    """
+    train_size = _check_count(train_size, "train_size")
+    test_size = _check_count(test_size, "test_size")
+    if train_size + test_size > SAMPLE_SIZE:
+        raise ValueError(
+            f"train_size + test_size = {train_size + test_size}; the embedded sample holds "
+            f"{SAMPLE_SIZE} images"
+        )
+    dt = check_dtype(dtype)
+    images, labels = _embedded_mnist_test()
+    train, test = split_indices(labels, [train_size, test_size], stratify=True, rng=seed)
+    return tuple(_prepare(images[i], labels[i], flatten, dt) for i in (train, test))
+
+
+def load_mnist(
+    path=None,
+    *,
+    sample=False,
+    download=True,
+    cache_dir=None,
+    flatten=True,
+    dtype=np.float32,
+    train_size=8000,
+    test_size=2000,
+    seed=0,
+):
+    """MNIST: ((x_train, y_train), (x_test, y_test)), 60,000 and 10,000 handwritten digits.
+
+    x: ``dtype`` (float32 or float64) scaled to [0, 1], shape (n, 784), or (n, 28, 28) without
+    ``flatten``; y: int64 digits 0..9.
+
+    The four standard files (``MNIST_FILES``) are read from the folder ``path`` if given, else
+    from ``cache_dir / "mnist"`` (``cache_dir`` defaults to ``datasets.cache_dir()``:
+    ``$FASTNN_DATA`` or the user cache folder). Missing files are downloaded from
+    ``MNIST_MIRRORS`` when ``download``, checked against the published md5 and written
+    atomically; when they cannot be had, ``DatasetNotFoundError`` (a ``FileNotFoundError``)
+    lists them. A file with the wrong md5 raises ``ChecksumError``, except a cached one with
+    ``download``, which is fetched again.
+
+    ``sample=True`` instead returns ``load_mnist_sample(train_size, test_size, seed)``: a
+    stratified split of the 10,000 embedded images, offline. train_size, test_size and seed
+    apply only to the sample.
+    """
+    if sample:
+        if path is not None:
+            raise ValueError("load_mnist: pass either path or sample=True, not both")
+        return load_mnist_sample(train_size, test_size, seed, flatten=flatten, dtype=dtype)
+    if (train_size, test_size) != (8000, 2000):
+        raise ValueError(
+            "load_mnist: train_size and test_size choose the split of the embedded sample; "
+            "pass sample=True to use them"
+        )
+    return _load("mnist", path, download, cache_dir, flatten, dtype)
+
+
+def load_fashion_mnist(path=None, *, download=True, cache_dir=None, flatten=True, dtype=np.float32):
+    """Fashion-MNIST: ((x_train, y_train), (x_test, y_test)), 60,000 and 10,000 clothing images.
+
+    Same files, shapes and rules as ``load_mnist`` (cache subfolder "fashion-mnist", mirrors
+    ``FASHION_MNIST_MIRRORS``); ``FASHION_MNIST_CLASSES[y]`` names label y. No embedded sample.
+    """
+    return _load("fashion-mnist", path, download, cache_dir, flatten, dtype)

@@ -1,0 +1,493 @@
+"""Preparing data for training: scaling, one-hot labels, stratified splits and mini-batches.
+
+Everything here is plain NumPy; shapes are ``(n, features)`` unless a docstring says otherwise.
+Random functions take a ``numpy.random.Generator`` or a seed, never NumPy's global state.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+from ._validation import as_rng, check_positive_int
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _real_array(x, what):
+    """``x`` as an array of real numbers (bool, int or float), else ``TypeError``."""
+    a = np.asarray(x)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{what}: expected an array of real numbers, got dtype {a.dtype}")
+    return a
+
+
+def _float_dtype(a):
+    """The dtype results take: ``a``'s own when it is floating point, else float32."""
+    return a.dtype if a.dtype.kind == "f" else np.dtype(np.float32)
+
+
+def _check_samples(a, what):
+    """Raise ``ValueError`` unless ``a`` has a sample axis with at least one sample."""
+    if a.ndim == 0 or a.shape[0] == 0:
+        raise ValueError(f"{what}: expected an array of shape (n >= 1, ...), got {a.shape}")
+
+
+def _check_finite(a, what):
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        raise ValueError(f"{what}: the input contains NaN or infinity")
+
+
+def _check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _check_range(feature_range):
+    try:
+        low, high = feature_range
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"feature_range must be a pair (low, high), got {feature_range!r}"
+        ) from None
+    for v in (low, high):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+            raise TypeError(f"feature_range must hold real numbers, got {feature_range!r}")
+    low, high = float(low), float(high)
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(f"invalid feature_range: {feature_range!r}; expected finite low < high")
+    return low, high
+
+
+# -- scaling ----------------------------------------------------------------------------------
+
+
+class Standardizer:
+    """z-scores per feature: ``(x - mean_) / scale_``, the statistics taken over axis 0.
+
+    ``fit(x)`` takes x of shape (n, ...) and stores ``mean_`` and ``scale_`` (the population
+    standard deviation, ddof=0) of shape x.shape[1:], computed in float64. A constant feature
+    gets scale 1, so it maps to 0 instead of NaN. ``transform`` returns x's float dtype (float32
+    for integer input). ``state_dict()`` gives plain arrays that ``np.savez`` stores without
+    pickle; ``Standardizer.from_state_dict(np.load(file))`` restores them.
+    """
+
+    def __init__(self):
+        self.mean_ = None
+        self.scale_ = None
+
+    def fit(self, x):
+        """x: (n, ...) -> self."""
+        x = _real_array(x, "Standardizer.fit")
+        _check_samples(x, "Standardizer.fit")
+        _check_finite(x, "Standardizer.fit")
+        x64 = x.astype(np.float64, copy=False)
+        mean = x64.mean(axis=0)
+        std = x64.std(axis=0)
+        # Compare exactly rather than test std == 0: the float64 mean of n equal values can be
+        # off by an ulp, which would leave a tiny nonzero std and huge z-scores.
+        constant = (x64 == x64[0]).all(axis=0)
+        self.mean_ = np.where(constant, x64[0], mean)
+        self.scale_ = np.where(constant, 1.0, std)
+        return self
+
+    def _check_input(self, x, what):
+        if self.mean_ is None:
+            raise RuntimeError(f"Standardizer.{what} called before fit")
+        x = _real_array(x, f"Standardizer.{what}")
+        if x.shape[1:] != self.mean_.shape or x.ndim == 0:
+            want = ("n",) + self.mean_.shape
+            raise ValueError(
+                f"Standardizer.{what}: expected input of shape ({', '.join(map(str, want))}) "
+                f"as in fit, got {x.shape}"
+            )
+        return x
+
+    def transform(self, x):
+        """x: (n, ...) of the fitted feature shape -> z-scores of the same shape."""
+        x = self._check_input(x, "transform")
+        dt = _float_dtype(x)
+        out = x.astype(dt)  # a copy we own and scale in place
+        out -= self.mean_.astype(dt)
+        out /= self.scale_.astype(dt)
+        return out
+
+    def fit_transform(self, x):
+        return self.fit(x).transform(x)
+
+    def inverse_transform(self, z):
+        """z: (n, ...) -> z * scale_ + mean_."""
+        z = self._check_input(z, "inverse_transform")
+        dt = _float_dtype(z)
+        out = z.astype(dt)
+        out *= self.scale_.astype(dt)
+        out += self.mean_.astype(dt)
+        return out
+
+    def state_dict(self):
+        """{"mean": array, "scale": array}: copies, for ``np.savez``."""
+        if self.mean_ is None:
+            raise RuntimeError("Standardizer.state_dict called before fit")
+        return {"mean": self.mean_.copy(), "scale": self.scale_.copy()}
+
+    def load_state_dict(self, state):
+        """Restore from a mapping with "mean" and "scale" (a dict or ``np.load``'s NpzFile)."""
+        try:
+            mean, scale = state["mean"], state["scale"]
+        except (KeyError, TypeError):
+            raise ValueError(
+                'Standardizer.load_state_dict: expected a mapping with "mean" and "scale"'
+            ) from None
+        mean = np.array(_real_array(mean, "Standardizer mean"), dtype=np.float64)
+        scale = np.array(_real_array(scale, "Standardizer scale"), dtype=np.float64)
+        if mean.shape != scale.shape:
+            raise ValueError(
+                f"Standardizer.load_state_dict: mean has shape {mean.shape} but scale has "
+                f"shape {scale.shape}"
+            )
+        if not (np.isfinite(mean).all() and np.isfinite(scale).all() and (scale > 0).all()):
+            raise ValueError(
+                "Standardizer.load_state_dict: expected finite mean and positive scale"
+            )
+        self.mean_, self.scale_ = mean, scale
+        return self
+
+    @classmethod
+    def from_state_dict(cls, state):
+        return cls().load_state_dict(state)
+
+    def __repr__(self):
+        shape = None if self.mean_ is None else self.mean_.shape
+        return f"Standardizer(features={shape})"
+
+
+class MinMaxScaler:
+    """Scale each feature linearly from [data_min_, data_max_] (over axis 0) to feature_range.
+
+    A constant feature maps to the range's low end. ``transform`` returns x's float dtype
+    (float32 for integer input); values outside the fitted range map outside feature_range.
+    """
+
+    def __init__(self, feature_range=(0, 1)):
+        self.feature_range = _check_range(feature_range)
+        self.data_min_ = None
+        self.data_max_ = None
+        self.scale_ = None
+
+    def fit(self, x):
+        """x: (n, ...) -> self."""
+        x = _real_array(x, "MinMaxScaler.fit")
+        _check_samples(x, "MinMaxScaler.fit")
+        _check_finite(x, "MinMaxScaler.fit")
+        x64 = x.astype(np.float64, copy=False)
+        low, high = self.feature_range
+        self.data_min_ = x64.min(axis=0)
+        self.data_max_ = x64.max(axis=0)
+        span = self.data_max_ - self.data_min_
+        self.scale_ = (high - low) / np.where(span > 0, span, 1.0)
+        return self
+
+    def _check_input(self, x, what):
+        if self.data_min_ is None:
+            raise RuntimeError(f"MinMaxScaler.{what} called before fit")
+        x = _real_array(x, f"MinMaxScaler.{what}")
+        if x.shape[1:] != self.data_min_.shape or x.ndim == 0:
+            want = ("n",) + self.data_min_.shape
+            raise ValueError(
+                f"MinMaxScaler.{what}: expected input of shape ({', '.join(map(str, want))}) "
+                f"as in fit, got {x.shape}"
+            )
+        return x
+
+    def transform(self, x):
+        """x: (n, ...) -> (x - data_min_) * scale_ + low, same shape."""
+        x = self._check_input(x, "transform")
+        dt = _float_dtype(x)
+        out = x.astype(dt)
+        out -= self.data_min_.astype(dt)
+        out *= self.scale_.astype(dt)
+        out += dt.type(self.feature_range[0])
+        return out
+
+    def fit_transform(self, x):
+        return self.fit(x).transform(x)
+
+    def inverse_transform(self, z):
+        """z: (n, ...) -> (z - low) / scale_ + data_min_."""
+        z = self._check_input(z, "inverse_transform")
+        dt = _float_dtype(z)
+        out = z.astype(dt)
+        out -= dt.type(self.feature_range[0])
+        out /= self.scale_.astype(dt)
+        out += self.data_min_.astype(dt)
+        return out
+
+    def __repr__(self):
+        return f"MinMaxScaler(feature_range={self.feature_range})"
+
+
+def _check_axis(axis, ndim, what):
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{what}: axis must be an integer, got {type(axis).__name__}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{what}: axis {axis} is out of range for an array of {ndim} dimensions")
+    return int(axis) % ndim
+
+
+def min_max_scale(x, feature_range=(0, 1), axis=0):
+    """Scale x linearly so that its minimum and maximum along ``axis`` become feature_range.
+
+    axis=0 scales each feature over the samples, as ``MinMaxScaler``; axis=None scales the
+    whole array at once. Constant slices map to the low end. Returns x's float dtype (float32
+    for integer input), same shape as x.
+    """
+    low, high = _check_range(feature_range)
+    x = _real_array(x, "min_max_scale")
+    if x.size == 0:
+        raise ValueError(f"min_max_scale: expected a non-empty array, got shape {x.shape}")
+    _check_finite(x, "min_max_scale")
+    if axis is not None:
+        axis = _check_axis(axis, x.ndim, "min_max_scale")
+    dt = _float_dtype(x)
+    x64 = x.astype(np.float64, copy=False)
+    lo = x64.min(axis=axis, keepdims=True)
+    span = x64.max(axis=axis, keepdims=True) - lo
+    scale = (high - low) / np.where(span > 0, span, 1.0)
+    return ((x64 - lo) * scale + low).astype(dt)
+
+
+def normalize(x, ord=2, axis=-1):
+    """Divide x by its Lp norm along ``axis`` (ord 1, 2 or np.inf); zero vectors stay zero.
+
+    x: any shape with at least one dimension; returns x's float dtype (float32 for integer
+    input), same shape. The default scales each row of an (n, features) array to unit length.
+    """
+    if isinstance(ord, (bool, np.bool_)) or ord not in (1, 2, np.inf):
+        raise ValueError(f"normalize: invalid ord {ord!r}; expected 1, 2 or np.inf")
+    x = _real_array(x, "normalize")
+    if x.ndim == 0:
+        raise ValueError("normalize: expected an array with at least one dimension, got a scalar")
+    axis = _check_axis(axis, x.ndim, "normalize")
+    x64 = x.astype(np.float64, copy=False)  # float64 so float32 squares cannot overflow
+    norm = np.linalg.norm(x64, ord=ord, axis=axis, keepdims=True)
+    norm[norm == 0] = 1
+    return (x64 / norm).astype(_float_dtype(x))
+
+
+# -- labels -----------------------------------------------------------------------------------
+
+
+def _check_labels(labels, what):
+    """``labels`` as an int64 array; ``ValueError`` naming the first non-integer or negative one.
+
+    Integer and boolean arrays are taken as they are; float arrays only when every value is a
+    whole number (2.0 is label 2).
+    """
+    a = np.asarray(labels)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{what}: expected integer labels, got dtype {a.dtype}")
+    if a.dtype.kind == "f":
+        bad = ~np.isfinite(a) | (a != np.round(a))
+        if bad.any():
+            raise ValueError(f"{what}: labels must be integers, got {a[bad][0].item()!r}")
+    if a.dtype.kind in "if" and a.size and (neg := a < 0).any():
+        raise ValueError(f"{what}: labels must be >= 0, got {a[neg][0].item()!r}")
+    return a.astype(np.int64)
+
+
+def one_hot(labels, num_classes=None, dtype=np.float32):
+    """One-hot rows: labels of shape (n,) (or any shape s) -> (n, num_classes) (or s + (k,)).
+
+    num_classes defaults to max(labels) + 1. Labels must be integers in [0, num_classes).
+    """
+    y = _check_labels(labels, "one_hot")
+    if num_classes is None:
+        if y.size == 0:
+            raise ValueError("one_hot: num_classes is needed when labels is empty")
+        num_classes = int(y.max()) + 1
+    else:
+        num_classes = check_positive_int(num_classes, "num_classes")
+        if y.size and (big := y >= num_classes).any():
+            raise ValueError(
+                f"one_hot: label {y[big][0]} is out of range for num_classes={num_classes}; "
+                f"expected labels in [0, {num_classes})"
+            )
+    dt = np.dtype(dtype)
+    if dt.kind not in "biuf":
+        raise TypeError(f"one_hot: expected a numeric dtype, got {dt}")
+    out = np.zeros((y.size, num_classes), dtype=dt)
+    out[np.arange(y.size), y.reshape(-1)] = 1
+    return out.reshape(y.shape + (num_classes,))
+
+
+# -- splits -----------------------------------------------------------------------------------
+
+
+def _allocate(class_counts, sizes):
+    """Per-class counts, shape (len(sizes), len(class_counts)), for a stratified split.
+
+    sizes must sum to sum(class_counts) = n. Entry (s, k) is floor or ceil of the proportional
+    share sizes[s] * class_counts[k] / n (so within 1 of it), each row sums to sizes[s] exactly
+    and each column to class_counts[k]. The floors' leftovers form a 0/1 matrix with known row
+    and column sums; Ryser's greedy fills it (each row takes the columns with the most ones
+    still owed, so it never gets stuck), preferring the largest remainders on ties. With two
+    splits this is the largest-remainder method.
+    """
+    counts = np.asarray(class_counts, dtype=np.int64)
+    sizes = np.asarray(sizes, dtype=np.int64)
+    n = int(counts.sum())
+    if n == 0:
+        return np.zeros((len(sizes), len(counts)), dtype=np.int64)
+    share = np.outer(sizes, counts)  # share / n is the exact proportional allocation
+    alloc, remainder = np.divmod(share, n)
+    col_owed = counts - alloc.sum(axis=0)
+    for s in range(len(sizes)):
+        owed = int(sizes[s] - alloc[s].sum())
+        if owed == 0:
+            continue
+        order = np.lexsort((-remainder[s], -col_owed))
+        chosen = order[:owed]
+        if (col_owed[chosen] <= 0).any():  # impossible when sizes sum to n
+            raise AssertionError("stratified allocation failed")
+        alloc[s, chosen] += 1
+        col_owed[chosen] -= 1
+    return alloc
+
+
+def split_indices(y, sizes, *, stratify=True, rng=None):
+    """Disjoint random index arrays of the given sizes into ``y`` (n,).
+
+    sizes: non-negative integers summing to at most n (the rest is left out). With
+    ``stratify`` each part keeps the class proportions of y: each class contributes floor or
+    ceil of its proportional share, the part sizes stay exact. ``y`` may hold any sortable
+    labels when stratifying; without stratification only its length counts. Each returned
+    array is in random order. rng: a Generator, an int seed or None.
+    """
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"split_indices: expected labels of shape (n,), got {y.shape}")
+    n = len(y)
+    sizes = [_check_count(s, "size") for s in sizes]
+    if sum(sizes) > n:
+        raise ValueError(f"split_indices: sizes {sizes} add up to {sum(sizes)} > n = {n}")
+    rng = as_rng(rng)
+    parts = sizes + [n - sum(sizes)]
+    if not stratify:
+        order = rng.permutation(n)
+        bounds = np.cumsum([0] + parts)
+        return [order[bounds[i] : bounds[i + 1]] for i in range(len(sizes))]
+    _, y_class = np.unique(y, return_inverse=True)
+    y_class = y_class.reshape(-1)
+    by_class = np.argsort(y_class, kind="stable")
+    counts = np.bincount(y_class)
+    alloc = _allocate(counts, parts)
+    pieces = [[] for _ in parts]
+    start = 0
+    for k, c in enumerate(counts):
+        members = by_class[start : start + c][rng.permutation(c)]
+        start += c
+        bounds = np.cumsum(np.concatenate([[0], alloc[:, k]]))
+        for s in range(len(parts)):
+            pieces[s].append(members[bounds[s] : bounds[s + 1]])
+    out = []
+    for s in range(len(sizes)):
+        idx = np.concatenate(pieces[s]) if pieces[s] else np.empty(0, dtype=np.intp)
+        out.append(idx[rng.permutation(len(idx))])
+    return out
+
+
+def _check_count(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"invalid {name}: {value}; expected an integer >= 0")
+    return int(value)
+
+
+def _split_size(value, n, name):
+    """A split size from a fraction in [0, 1) of n (rounded to nearest) or an integer count."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a fraction or an integer count, got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        return _check_count(value, name)
+    value = float(value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(
+            f"invalid {name}: {value}; expected a fraction in [0, 1) or an integer count"
+        )
+    return math.floor(value * n + 0.5)
+
+
+def train_val_test_split(x, y, val=0.1, test=0.1, stratify=True, seed=None):
+    """Split (x, y) at random into training, validation and test sets.
+
+    x: (n, ...), y: (n,). val and test: fractions of n in [0, 1) (rounded to the nearest count)
+    or integer counts; the training set gets the rest (at least one sample). With ``stratify``
+    each set keeps y's class proportions (each class within 1 of its share; set sizes exact).
+    seed: an int, a Generator or None. Returns ((x_train, y_train), (x_val, y_val),
+    (x_test, y_test)), each in random order.
+    """
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if x.ndim == 0 or y.ndim != 1 or len(x) != len(y):
+        raise ValueError(
+            f"train_val_test_split: expected x of shape (n, ...) and y of shape (n,), got "
+            f"{x.shape} and {y.shape}"
+        )
+    n = len(x)
+    n_val = _split_size(val, n, "val")
+    n_test = _split_size(test, n, "test")
+    if n_val + n_test >= n:
+        raise ValueError(
+            f"train_val_test_split: val ({n_val}) + test ({n_test}) samples leave no training "
+            f"data out of n = {n}"
+        )
+    stratify = _check_bool(stratify, "stratify")
+    train, val_idx, test_idx = split_indices(
+        y, [n - n_val - n_test, n_val, n_test], stratify=stratify, rng=seed
+    )
+    return tuple((x[i], y[i]) for i in (train, val_idx, test_idx))
+
+
+# -- mini-batches -----------------------------------------------------------------------------
+
+
+def batches(x, y, batch_size, shuffle=True, rng=None, drop_last=False):
+    """Mini-batches over one epoch: a generator of (x_batch, y_batch), or x_batch if y is None.
+
+    x: (n, ...), y: (n, ...) or None. With ``shuffle`` each call draws a fresh permutation from
+    rng, so every sample appears exactly once per epoch: pass one Generator for a new order
+    every epoch (an int seed repeats the same order; None draws an unseeded one). Without it
+    the batches are slices in order (views of x and y). The last batch is shorter when
+    batch_size does not divide n, unless ``drop_last`` leaves it out. Arguments are checked
+    when ``batches`` is called, not at the first batch.
+    """
+    x = np.asarray(x)
+    if x.ndim == 0 or len(x) == 0:
+        raise ValueError(f"batches: expected x of shape (n >= 1, ...), got {x.shape}")
+    n = len(x)
+    if y is not None:
+        y = np.asarray(y)
+        if y.ndim == 0 or len(y) != n:
+            raise ValueError(
+                f"batches: expected y with {n} samples to match x {x.shape}, got {y.shape}"
+            )
+    batch_size = check_positive_int(batch_size, "batch_size")
+    shuffle = _check_bool(shuffle, "shuffle")
+    drop_last = _check_bool(drop_last, "drop_last")
+    if drop_last and batch_size > n:
+        raise ValueError(
+            f"batches: batch_size {batch_size} > {n} samples with drop_last=True gives no batch"
+        )
+    rng = as_rng(rng)
+    order = rng.permutation(n) if shuffle else None
+    stop = n - n % batch_size if drop_last else n
+    return _batches(x, y, batch_size, order, stop)
+
+
+def _batches(x, y, batch_size, order, stop):
+    for lo in range(0, stop, batch_size):
+        hi = min(lo + batch_size, stop)
+        idx = slice(lo, hi) if order is None else order[lo:hi]
+        yield x[idx] if y is None else (x[idx], y[idx])

@@ -1,0 +1,147 @@
+"""Compile every kernel ahead of time (``fastnn warmup``), and report what fastnn runs on
+(``fastnn info``).
+
+Kernels are compiled on first use and cached on disk (``cache=True``), so the first training
+step of a fresh install waits for the compiler. ``warmup`` runs one tiny step through every
+layer, loss and optimizer, for float32 and float64, so that every kernel signature that
+training uses is compiled and cached before it is needed.
+"""
+
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+from . import __version__, optim
+from .activation import ELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Step, Tanh
+from .container import MLP, Sequential
+from .dropout import Dropout
+from .linear import Linear, Maxout
+from .losses import MSELoss, SoftmaxCrossEntropy
+from .normalization import BatchNorm
+
+_ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "step")
+_OPTIMIZERS = [
+    ("sgd", {}),
+    ("sgd", {"momentum": 0.9}),
+    ("nesterov", {}),
+    ("adagrad", {}),
+    ("rmsprop", {}),
+    ("rmsprop", {"momentum": 0.9, "centered": True}),
+    ("adadelta", {}),
+    ("adam", {}),
+    ("adam", {"amsgrad": True}),
+    ("adamw", {}),
+]
+
+
+def _step(model, loss, x, t, train=True):
+    model.train(train)
+    loss.forward(model.forward(x), t)
+    model.backward(loss.backward())
+
+
+def warmup(dtypes=(np.float32, np.float64)):
+    """Compile (or load from the cache) every kernel for each of ``dtypes``; returns the
+    seconds it took."""
+    began = time.perf_counter()
+    rng = np.random.default_rng(0)
+    for dtype in dtypes:
+        x = rng.standard_normal((6, 4)).astype(dtype)
+        labels = np.array([0, 1, 2, 0, 1, 2])
+        targets = np.eye(3, dtype=dtype)[labels]
+        ce, mse = SoftmaxCrossEntropy(), MSELoss()
+        for act in _ACTIVATIONS:
+            # Fused into Linear, then as a layer of its own after batch norm.
+            for bn in (False, True):
+                model = MLP(
+                    [4, 5, 3], activation=act, batchnorm=bn, dropout=0.5, seed=0, dtype=dtype
+                )
+                _step(model, ce, x, labels)
+                _step(model, ce, x, targets, train=False)
+                model.backward(ce.backward(), input_grad=False)
+        layers = Sequential(
+            Linear(4, 6, rng=0, dtype=dtype),
+            LeakyReLU(dtype=dtype),
+            ELU(dtype=dtype),
+            Tanh(dtype=dtype),
+            Sigmoid(dtype=dtype),
+            Step(dtype=dtype),
+            ReLU(dtype=dtype),
+            Identity(dtype=dtype),
+            Maxout(6, 3, rng=0, dtype=dtype),
+            Softmax(dtype=dtype),
+            Dropout(0.5, rng=0, dtype=dtype),
+            BatchNorm(3, dtype=dtype),
+        )
+        _step(layers, mse, x, targets)
+        model = MLP([4, 5, 3], seed=0, dtype=dtype)
+        _step(model, ce, x, labels)
+        for name, kwargs in _OPTIMIZERS:
+            for decay in (0.0, 0.1):
+                opt = optim.get(name, model.parameters(), weight_decay=decay, **kwargs)
+                opt.step()
+                opt.step()
+        model.predict_proba(x)
+    return time.perf_counter() - began
+
+
+def cache_dir():
+    """Where Numba caches the compiled kernels."""
+    import numba
+
+    if numba.config.CACHE_DIR:
+        return numba.config.CACHE_DIR
+    from . import kernels
+
+    return os.path.join(os.path.dirname(kernels.__file__), "__pycache__")
+
+
+def info():
+    """What fastnn runs on, as (label, value) pairs: versions, threads, BLAS, cache folders."""
+    import llvmlite
+    import numba
+    import scipy
+
+    # Numba's np.dot uses the BLAS bundled with SciPy; load it so it is listed too.
+    import scipy.linalg.cython_blas  # noqa: F401
+    from threadpoolctl import threadpool_info
+
+    from .threads import get_num_threads
+
+    try:
+        layer = numba.threading_layer()
+    except ValueError:
+        layer = f"not started yet (configured: {numba.config.THREADING_LAYER})"
+    rows = [
+        ("fastnn", __version__),
+        ("python", f"{platform.python_version()} ({sys.executable})"),
+        ("platform", platform.platform()),
+        ("numpy", np.__version__),
+        ("scipy", scipy.__version__),
+        ("numba", numba.__version__),
+        ("llvmlite", llvmlite.__version__),
+        ("cpu cores", str(os.cpu_count())),
+        ("numba threads", f"{get_num_threads()} of {numba.config.NUMBA_NUM_THREADS}"),
+        ("numba threading layer", layer),
+        ("OMP_WAIT_POLICY", os.environ.get("OMP_WAIT_POLICY", "")),
+        ("numba cache", cache_dir()),
+    ]
+    for lib in threadpool_info():
+        if lib.get("user_api") == "blas":
+            rows.append(
+                (
+                    "blas",
+                    f"{lib.get('internal_api')} {lib.get('version')} "
+                    f"({lib.get('num_threads')} threads, {lib.get('filepath')})",
+                )
+            )
+    try:
+        from .datasets import cache_dir as data_cache_dir
+
+        rows.append(("data cache", str(data_cache_dir())))
+    except ImportError:
+        pass
+    return rows
