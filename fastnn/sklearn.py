@@ -1,0 +1,401 @@
+"""scikit-learn estimators over fastnn: ``MLPClassifier`` and ``MLPRegressor``.
+
+They take scikit-learn's ``MLPClassifier`` parameter names where the two overlap, so they drop
+into pipelines, ``clone`` and grid searches:
+
+    from fastnn.sklearn import MLPClassifier
+    clf = MLPClassifier(hidden_layer_sizes=(64, 64), max_iter=50, random_state=0).fit(x, y)
+    clf.predict_proba(x_test)   # (n, n_classes), columns in clf.classes_ order
+
+Training is ``fastnn.fit`` on a ``fastnn.MLP`` (kept as ``model_``); its ``History`` is
+``history_``. Needs the ``sklearn`` extra: ``pip install 'fastnn[sklearn]'``.
+"""
+
+import numbers
+import warnings
+
+try:
+    import sklearn  # noqa: F401
+except ImportError as e:
+    raise ImportError("fastnn.sklearn needs scikit-learn: pip install 'fastnn[sklearn]'") from e
+
+import numpy as np
+from scipy.special import log_softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+
+try:
+    from sklearn.utils.validation import validate_data
+except ImportError:  # scikit-learn < 1.6
+
+    def validate_data(estimator, X, y="no_validation", reset=True, **kwargs):
+        return estimator._validate_data(X, y, reset=reset, **kwargs)
+
+
+from . import files, optim
+from .callbacks import EarlyStopping
+from .container import MLP
+from .module import check_dtype
+from .training import fit as _fit
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+# scikit-learn's activation names -> fastnn's. scikit-learn's "identity" has no fastnn MLP
+# counterpart (its hidden layers always have a nonlinearity).
+ACTIVATIONS = {
+    "relu": "relu",
+    "logistic": "sigmoid",
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "leaky_relu": "leaky_relu",
+    "elu": "elu",
+}
+SOLVERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw")
+_MAX_SEED = np.iinfo(np.int32).max
+
+
+def _seed_sequence(random_state):
+    """A SeedSequence from None (fresh entropy), an int, a RandomState or a Generator."""
+    if random_state is None:
+        return np.random.SeedSequence()
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.SeedSequence(int(random_state.randint(_MAX_SEED)))
+    if isinstance(random_state, np.random.Generator):
+        return np.random.SeedSequence(int(random_state.integers(_MAX_SEED)))
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if random_state < 0:
+            raise ValueError(f"invalid random_state: {random_state}; expected an int >= 0")
+        return np.random.SeedSequence(int(random_state))
+    raise ValueError(
+        f"random_state must be None, an int, a numpy RandomState or Generator, got {random_state!r}"
+    )
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"invalid {name}: {value!r}; expected a positive integer")
+    return int(value)
+
+
+def _real(value, name, lo, hi=None, lo_open=False):
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    ok = ok and (value > lo if lo_open else value >= lo) and (hi is None or value < hi)
+    if not ok:
+        bound = f"{'>' if lo_open else '>='} {lo}" + (f" and < {hi}" if hi is not None else "")
+        raise ValueError(f"invalid {name}: {value!r}; expected a number {bound}")
+    return float(value)
+
+
+class _BaseMLP(BaseEstimator):
+    """What the classifier and the regressor share: parameters, checks and the training run."""
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate_init=0.001,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        batchnorm=False,
+        dropout=0.0,
+        dtype="float32",
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.batchnorm = batchnorm
+        self.dropout = dropout
+        self.dtype = dtype
+
+    # -- checks, done in fit (scikit-learn's convention: __init__ only stores) ----------------
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
+            sizes = (sizes,)
+        try:
+            sizes = list(sizes)
+        except TypeError:
+            raise ValueError(
+                f"hidden_layer_sizes must be an int or a sequence of ints, got {sizes!r}"
+            ) from None
+        return [_positive_int(s, "hidden layer size") for s in sizes]
+
+    def _fastnn_activation(self):
+        name = self.activation
+        if isinstance(name, str) and name.lower() in ACTIVATIONS:
+            return ACTIVATIONS[name.lower()]
+        why = " (fastnn's MLP has no linear hidden layers)" if name == "identity" else ""
+        raise ValueError(
+            f"unknown activation {name!r}{why}; expected one of {', '.join(ACTIVATIONS)}"
+        )
+
+    def _solver(self):
+        if not isinstance(self.solver, str) or self.solver.lower() not in SOLVERS:
+            raise ValueError(
+                f"unknown solver {self.solver!r}; expected one of {', '.join(SOLVERS)}"
+            )
+        return self.solver.lower()
+
+    def _batch_size(self, n):
+        if isinstance(self.batch_size, str) and self.batch_size == "auto":
+            return min(200, n)
+        size = _positive_int(self.batch_size, "batch_size")
+        if size > n:
+            warnings.warn(
+                f"batch_size {size} is larger than the {n} training samples; using {n}",
+                stacklevel=4,  # the caller of fit
+            )
+        return min(size, n)
+
+    def _seeds(self):
+        """(model seed, fit seed, validation-split seed), all from ``random_state``."""
+        model_ss, fit_ss, split_ss = _seed_sequence(self.random_state).spawn(3)
+        return model_ss, int(fit_ss.generate_state(1)[0]), int(split_ss.generate_state(1)[0])
+
+    # -- training --------------------------------------------------------------------------
+    def _fit(self, X, y, n_outputs, loss, stratify=None):
+        """Train a new ``model_`` on validated X and encoded y (labels or float targets)."""
+        sizes = [X.shape[1], *self._hidden_sizes(), n_outputs]
+        activation = self._fastnn_activation()
+        solver = self._solver()
+        lr = _real(self.learning_rate_init, "learning_rate_init", 0, lo_open=True)
+        alpha = _real(self.alpha, "alpha", 0)
+        epochs = _positive_int(self.max_iter, "max_iter")
+        patience = _positive_int(self.n_iter_no_change, "n_iter_no_change")
+        tol = _real(self.tol, "tol", 0)
+        model_seed, fit_seed, split_seed = self._seeds()
+
+        validation = None
+        if self.early_stopping:
+            fraction = _real(self.validation_fraction, "validation_fraction", 0, 1, lo_open=True)
+            try:
+                X, X_val, y, y_val = train_test_split(
+                    X, y, test_size=fraction, random_state=split_seed, stratify=stratify
+                )
+            except ValueError:
+                if stratify is None:
+                    raise
+                # Too few samples to give every class a place in both parts: split at random.
+                X, X_val, y, y_val = train_test_split(
+                    X, y, test_size=fraction, random_state=split_seed
+                )
+            validation = (X_val, y_val)
+            stopper = EarlyStopping(
+                self._monitor, patience=patience, min_delta=tol, restore_best_weights=True
+            )
+        else:
+            stopper = EarlyStopping("loss", patience=patience, min_delta=tol)
+
+        model = MLP(
+            sizes,
+            activation=activation,
+            batchnorm=self.batchnorm,
+            dropout=self.dropout,
+            seed=model_seed,
+            dtype=self.dtype,
+        )
+        opt = optim.get(solver, model.parameters(), lr=lr, weight_decay=alpha)
+        history = _fit(
+            model,
+            X,
+            y,
+            loss=loss,
+            optimizer=opt,
+            epochs=epochs,
+            batch_size=self._batch_size(X.shape[0]),
+            validation_data=validation,
+            callbacks=[stopper],
+            verbose=1 if self.verbose else 0,
+            seed=fit_seed,
+            shuffle=bool(self.shuffle),
+        )
+        model.eval()
+
+        self.model_ = model
+        self.history_ = history
+        self.loss_curve_ = list(history["loss"])
+        self.loss_ = self.loss_curve_[-1]
+        self.n_iter_ = history.epochs
+        self.n_outputs_ = n_outputs
+        if validation is None:
+            self.best_loss_ = min(self.loss_curve_)
+            self.best_validation_score_ = None
+        else:
+            self.best_loss_ = None
+            self.best_validation_score_ = self._validation_score(model.predict(X_val), y_val)
+        if not history.stopped_early and not history.interrupted and self.n_iter_ == epochs:
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({epochs}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return self
+
+    # Pickle the model as its architecture and weights: its parameters are views into one
+    # buffer, which pickle would not keep, and its work buffers are not worth storing.
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        model = state.get("model_")
+        if model is not None:
+            state["model_"] = {
+                "architecture": files.architecture(model),
+                "dtype": str(model.dtype),
+                "state_dict": model.state_dict(),
+            }
+        return state
+
+    def __setstate__(self, state):
+        saved = state.get("model_")
+        if isinstance(saved, dict):
+            model = files.build(saved["architecture"], saved["dtype"])
+            model.load_state_dict(saved["state_dict"])
+            state = {**state, "model_": model.eval()}
+        super().__setstate__(state)
+
+    def _check_X(self, X):
+        check_is_fitted(self, "model_")
+        return validate_data(self, X, reset=False, dtype=self.model_.dtype)
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """A multilayer perceptron classifier trained with fastnn (softmax + cross-entropy).
+
+    Parameters (scikit-learn's names and defaults; the differences are noted)
+    ----------
+    hidden_layer_sizes : tuple of int, default (100,). Widths of the hidden layers.
+    activation : "relu", "logistic" (or "sigmoid"), "tanh", "leaky_relu" or "elu".
+        scikit-learn's "identity" is refused.
+    solver : a ``fastnn.optim.get`` name: "sgd", "momentum", "nesterov", "adagrad", "rmsprop",
+        "adadelta", "adam" or "adamw" (torch.optim's updates and defaults; "sgd" is plain SGD).
+    alpha : L2 penalty, the optimizer's ``weight_decay``: ``alpha * W`` is added to the
+        gradient of the (batch-mean) loss for weight matrices, not biases, i.e. a penalty
+        ``alpha/2 * ||W||^2``. scikit-learn adds ``alpha * W / batch_size``, so the same alpha
+        is ``batch_size`` times stronger here. With "adamw" the decay is decoupled.
+    batch_size : int or "auto" (min(200, n_samples)).
+    learning_rate_init : the optimizer's learning rate (constant; no schedule).
+    max_iter : the number of epochs at most.
+    shuffle, random_state : reshuffle every epoch; seeds weights, dropout, shuffling and the
+        validation split (None, an int, a RandomState or a Generator).
+    tol, n_iter_no_change : stop when the training loss (``early_stopping=False``) or the
+        validation accuracy (``early_stopping=True``) has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs in a row.
+    early_stopping, validation_fraction : hold out a stratified ``validation_fraction`` of the
+        data, monitor its accuracy and keep the weights of the first best epoch.
+    verbose : print one line per epoch (a progress bar on a terminal).
+    batchnorm, dropout, dtype : fastnn's ``MLP`` options (``dtype`` "float32" or "float64").
+
+    Attributes
+    ----------
+    classes_, n_features_in_, model_ (the trained ``fastnn.MLP``, in eval mode), history_
+    (its ``fastnn.History``), loss_curve_ (training loss per epoch), loss_ (the last),
+    best_loss_, n_iter_ (epochs run), n_outputs_ (output units: one per class),
+    best_validation_score_ (validation accuracy of the kept weights with early stopping).
+    """
+
+    _monitor = "val_accuracy"  # what early stopping watches, as scikit-learn's score
+
+    def fit(self, X, y):
+        """Train on X (n_samples, n_features) and labels y (n_samples,); returns self."""
+        X, y = validate_data(self, X, y, dtype=check_dtype(self.dtype))
+        check_classification_targets(y)
+        classes, encoded = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(
+                f"MLPClassifier needs samples of at least 2 classes in the data, "
+                f"but the data contains only one class: {classes[0]!r}"
+            )
+        self.classes_ = classes
+        encoded = encoded.astype(np.int64).reshape(-1)
+        self._fit(X, encoded, len(classes), "cross_entropy", stratify=encoded)
+        self.out_activation_ = "softmax"
+        return self
+
+    def _validation_score(self, outputs, labels):
+        return float(np.mean(outputs.argmax(axis=1) == labels))
+
+    def predict_proba(self, X):
+        """Class probabilities (n_samples, n_classes); columns in ``classes_`` order."""
+        X = self._check_X(X)
+        return self.model_.predict_proba(X)
+
+    def predict_log_proba(self, X):
+        """Log of ``predict_proba``, from the logits (no log(0) for tiny probabilities)."""
+        X = self._check_X(X)
+        return log_softmax(self.model_.predict(X), axis=1)
+
+    def predict(self, X):
+        """The most probable class of each row, as labels of ``classes_``."""
+        X = self._check_X(X)
+        return self.classes_[self.model_.predict(X).argmax(axis=1)]
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """A multilayer perceptron regressor trained with fastnn (mean squared error).
+
+    Takes the parameters of ``MLPClassifier`` (see there); ``early_stopping`` monitors the
+    validation MSE (a random, unstratified split). The loss is fastnn's ``MSELoss``, the mean
+    over all outputs (scikit-learn's is half of that). Targets are not scaled: standardise
+    them (``TransformedTargetRegressor``) when they are far from unit scale.
+
+    Attributes: as ``MLPClassifier``'s, less ``classes_``; ``n_outputs_`` is the number of
+    targets and ``best_validation_score_`` the validation R^2 of the kept weights.
+    """
+
+    # Early stopping watches the validation MSE where scikit-learn watches R^2: for one target
+    # R^2 = 1 - MSE / var(y), so both pick the same epochs.
+    _monitor = "val_loss"
+
+    def fit(self, X, y):
+        """Train on X (n_samples, n_features) and y (n_samples,) or (n_samples, n_targets)."""
+        dtype = check_dtype(self.dtype)
+        X, y = validate_data(self, X, y, dtype=dtype, multi_output=True, y_numeric=True)
+        y = np.asarray(y, dtype=dtype)
+        self._y_1d = y.ndim == 1
+        targets = y.reshape(len(y), -1)
+        self._fit(X, targets, targets.shape[1], "mse")
+        self.out_activation_ = "identity"
+        return self
+
+    def _validation_score(self, outputs, targets):
+        return float(r2_score(targets, outputs))
+
+    def predict(self, X):
+        """Predictions (n_samples,) when fit with 1-D y, else (n_samples, n_targets); float64
+        whatever the model's dtype, as scikit-learn's regressors."""
+        X = self._check_X(X)
+        out = self.model_.predict(X).astype(np.float64)
+        return out.ravel() if self._y_1d else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"multioutput": True}

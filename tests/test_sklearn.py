@@ -1,0 +1,393 @@
+"""fastnn.sklearn: MLPClassifier and MLPRegressor as scikit-learn estimators (fit, predict,
+clone, pipelines, grid search, seeds, early stopping, pickling, scikit-learn's common checks)."""
+
+# ruff: noqa: E402  (the imports after importorskip need scikit-learn)
+
+import copy
+import importlib
+import inspect
+import pickle
+import sys
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+pytest.importorskip("sklearn")
+
+import sklearn
+from sklearn.base import clone
+from sklearn.datasets import make_classification, make_moons
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.fixes import parse_version
+
+import fastnn
+from fastnn.sklearn import MLPClassifier, MLPRegressor
+
+# Short fits stop at max_iter on purpose; one test checks the warning itself.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+FAST = dict(
+    hidden_layer_sizes=(32,), learning_rate_init=0.01, batch_size=32, max_iter=40, random_state=0
+)
+
+
+@pytest.fixture(scope="module")
+def moons():
+    return make_moons(300, noise=0.1, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    """A 3-class problem that a small network separates almost perfectly."""
+    x, y = make_classification(
+        300, n_features=6, n_informative=4, n_classes=3, class_sep=2.0, random_state=0
+    )
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def sine():
+    x = np.linspace(-3, 3, 400).reshape(-1, 1)
+    return x, np.sin(x).ravel()
+
+
+# -- import -------------------------------------------------------------------------------------
+def test_import_without_sklearn_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # makes `import sklearn` fail
+    monkeypatch.delitem(sys.modules, "fastnn.sklearn")
+    with pytest.raises(ImportError, match=r"pip install 'fastnn\[sklearn\]'"):
+        importlib.import_module("fastnn.sklearn")
+
+
+# -- classifier ----------------------------------------------------------------------------------
+def test_classifier_fits_moons(moons):
+    x, y = moons
+    clf = MLPClassifier(**FAST).fit(x, y)
+    assert clf.score(x, y) > 0.95
+    assert_array_equal(clf.classes_, [0, 1])
+    assert clf.n_features_in_ == 2
+    assert clf.n_outputs_ == 2
+    assert isinstance(clf.model_, fastnn.MLP) and clf.model_.sizes == (2, 32, 2)
+    assert not clf.model_.training
+    assert isinstance(clf.history_, fastnn.History)
+    assert clf.n_iter_ == len(clf.loss_curve_) == clf.history_.epochs
+    assert clf.loss_ == clf.loss_curve_[-1] and clf.best_loss_ == min(clf.loss_curve_)
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
+    assert clf.best_validation_score_ is None
+
+
+def test_predict_proba(blobs):
+    x, y = blobs
+    clf = MLPClassifier(**FAST).fit(x, y)
+    proba = clf.predict_proba(x)
+    assert proba.shape == (len(x), 3)
+    assert np.all(proba >= 0)
+    assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    assert_array_equal(clf.predict(x), clf.classes_[proba.argmax(axis=1)])
+    assert_allclose(clf.predict_log_proba(x), np.log(proba), rtol=1e-4, atol=1e-5)
+    assert clf.score(x, y) > 0.9
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [np.array(["cat", "dog", "emu"]), np.array([-5, 10, 7]), np.array([2.0, 0.0, 1.0])],
+    ids=["strings", "ints", "whole-floats"],
+)
+def test_labels_round_trip(blobs, labels):
+    x, y = blobs
+    named = labels[y]
+    clf = MLPClassifier(**FAST).fit(x, named)
+    assert_array_equal(clf.classes_, np.sort(labels))
+    pred = clf.predict(x)
+    assert pred.dtype == named.dtype
+    assert set(pred) <= set(labels)
+    assert np.mean(pred == named) > 0.9
+    # Column j of predict_proba is the probability of classes_[j].
+    assert_array_equal(clf.classes_[clf.predict_proba(x).argmax(axis=1)], pred)
+
+
+def test_single_class_is_refused(moons):
+    x, _ = moons
+    with pytest.raises(ValueError, match="one class"):
+        MLPClassifier(**FAST).fit(x, np.ones(len(x), dtype=int))
+
+
+def test_continuous_targets_are_refused_by_the_classifier(sine):
+    x, y = sine
+    with pytest.raises(ValueError, match="Unknown label type"):
+        MLPClassifier(**FAST).fit(x, y)
+
+
+# -- regressor -----------------------------------------------------------------------------------
+def test_regressor_fits_sine(sine):
+    x, y = sine
+    reg = MLPRegressor(
+        hidden_layer_sizes=(32, 32),
+        activation="tanh",
+        learning_rate_init=0.01,
+        max_iter=150,
+        random_state=0,
+    ).fit(x, y)
+    pred = reg.predict(x)
+    assert pred.shape == y.shape and pred.dtype == np.float64
+    assert reg.score(x, y) > 0.95
+    assert reg.n_outputs_ == 1 and reg.model_.sizes == (1, 32, 32, 1)
+
+
+def test_regressor_multi_output(sine):
+    x, y = sine
+    targets = np.column_stack([y, np.cos(x).ravel()])
+    reg = MLPRegressor(hidden_layer_sizes=(32,), activation="tanh", **_no_size(FAST))
+    pred = reg.fit(x, targets).predict(x)
+    assert pred.shape == (len(x), 2) and reg.n_outputs_ == 2
+    # A column vector stays a column.
+    assert reg.fit(x, y[:, None]).predict(x).shape == (len(x), 1)
+
+
+def _no_size(params):
+    return {k: v for k, v in params.items() if k != "hidden_layer_sizes"}
+
+
+# -- scikit-learn's machinery --------------------------------------------------------------------
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+def test_get_params_are_the_constructor_params(cls):
+    signature = inspect.signature(cls)
+    params = cls().get_params()
+    assert set(params) == set(signature.parameters)
+    assert params == {k: p.default for k, p in signature.parameters.items()}
+    sizes = [8, 4]
+    est = cls(hidden_layer_sizes=sizes, activation="nonsense", alpha=-1)  # no checks in __init__
+    assert est.get_params()["hidden_layer_sizes"] is sizes
+    assert est.get_params()["activation"] == "nonsense" and est.alpha == -1
+
+
+def test_set_params(moons):
+    x, y = moons
+    clf = MLPClassifier(**FAST)
+    assert clf.set_params(hidden_layer_sizes=(8, 8), activation="logistic") is clf
+    assert clf.get_params()["hidden_layer_sizes"] == (8, 8)
+    clf.fit(x, y)
+    assert clf.model_.sizes == (2, 8, 8, 2) and clf.model_.activation == "sigmoid"
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        clf.set_params(learning_rate=0.1)
+
+
+def test_clone(moons):
+    x, y = moons
+    clf = MLPClassifier(**FAST, dropout=0.1).fit(x, y)
+    twin = clone(clf)
+    assert twin.get_params() == clf.get_params()
+    assert not hasattr(twin, "model_")
+    assert_array_equal(twin.fit(x, y).predict_proba(x), clf.predict_proba(x))
+
+
+def test_pipeline(moons):
+    x, y = moons
+    x = x * [100.0, 0.01] + [1000.0, -5.0]  # badly scaled features
+    pipe = Pipeline([("scale", StandardScaler()), ("mlp", MLPClassifier(**FAST))])
+    assert pipe.fit(x, y).score(x, y) > 0.95
+    assert pipe.predict_proba(x).shape == (len(x), 2)
+
+
+def test_grid_search(moons):
+    x, y = moons
+    # alpha=5 is a weight decay strong enough to flatten the network.
+    grid = {"alpha": [1e-4, 5.0], "hidden_layer_sizes": [(8,), (16,)]}
+    search = GridSearchCV(MLPClassifier(**_no_size(FAST)), grid, cv=3).fit(x, y)
+    assert search.best_params_["alpha"] == 1e-4
+    assert search.best_score_ > 0.9
+    assert search.score(x, y) > 0.9
+    assert isinstance(search.best_estimator_.model_, fastnn.MLP)
+
+
+def test_pickle_and_deepcopy(blobs):
+    x, y = blobs
+    clf = MLPClassifier(**FAST, batchnorm=True).fit(x, y)
+    expected = clf.predict_proba(x)
+    for twin in (pickle.loads(pickle.dumps(clf)), copy.deepcopy(clf)):
+        assert_array_equal(twin.predict_proba(x), expected)
+        assert not twin.model_.training
+        assert twin.loss_curve_ == clf.loss_curve_
+    assert isinstance(clf.model_, fastnn.MLP)  # pickling left the original as it was
+
+
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+def test_not_fitted(cls, moons):
+    x, y = moons
+    est = cls()
+    methods = ["predict", "predict_proba"] if cls is MLPClassifier else ["predict"]
+    for name in methods:
+        with pytest.raises(NotFittedError):
+            getattr(est, name)(x)
+    with pytest.raises(NotFittedError):
+        est.score(x, y)
+
+
+def test_wrong_number_of_features(moons):
+    x, y = moons
+    clf = MLPClassifier(**FAST).fit(x, y)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(np.zeros((3, 5)))
+
+
+# -- randomness ----------------------------------------------------------------------------------
+def test_same_random_state_same_predictions(blobs):
+    x, y = blobs
+    params = dict(FAST, dropout=0.2, random_state=7)
+    a = MLPClassifier(**params).fit(x, y)
+    b = MLPClassifier(**params).fit(x, y)
+    assert_array_equal(a.predict_proba(x), b.predict_proba(x))
+    assert a.loss_curve_ == b.loss_curve_
+    c = MLPClassifier(**dict(params, random_state=8)).fit(x, y)
+    assert not np.array_equal(a.predict_proba(x), c.predict_proba(x))
+
+
+@pytest.mark.parametrize(
+    "make", [np.random.RandomState, np.random.default_rng], ids=["RandomState", "Generator"]
+)
+def test_random_state_objects(blobs, make):
+    x, y = blobs
+    a = MLPClassifier(**dict(FAST, random_state=make(3))).fit(x, y)
+    b = MLPClassifier(**dict(FAST, random_state=make(3))).fit(x, y)
+    assert_array_equal(a.predict_proba(x), b.predict_proba(x))
+
+
+def test_unseeded_fits_differ(moons):
+    x, y = moons
+    params = dict(FAST, random_state=None, max_iter=2)
+    a = MLPClassifier(**params).fit(x, y)
+    b = MLPClassifier(**params).fit(x, y)
+    assert not np.array_equal(a.model_[0].weight.data, b.model_[0].weight.data)
+
+
+# -- stopping ------------------------------------------------------------------------------------
+def test_early_stopping_stops_before_max_iter():
+    # 100 validation samples: accuracy in steps of 1% rather than a 30-sample set's 3%.
+    x, y = make_moons(1000, noise=0.1, random_state=0)
+    clf = MLPClassifier(**dict(FAST, max_iter=500), early_stopping=True).fit(x, y)
+    assert clf.n_iter_ < 500
+    assert clf.history_.stopped_early
+    assert "val_accuracy" in clf.history_
+    assert clf.best_validation_score_ == max(clf.history_["val_accuracy"]) > 0.95
+    assert clf.score(x, y) > 0.95
+    assert clf.best_loss_ is None
+
+
+def test_regressor_early_stopping(sine):
+    x, y = sine
+    reg = MLPRegressor(**dict(FAST, max_iter=500), early_stopping=True, tol=1e-3).fit(x, y)
+    assert reg.n_iter_ < 500
+    assert reg.best_validation_score_ > 0.5  # validation R^2
+
+
+def test_training_loss_stopping(moons):
+    x, y = moons
+    # No epoch improves the loss by 10: stop once n_iter_no_change epochs after the first fail.
+    clf = MLPClassifier(**FAST, tol=10.0, n_iter_no_change=3).fit(x, y)
+    assert clf.n_iter_ == 5 and clf.history_.stopped_early
+
+
+def test_convergence_warning(moons):
+    x, y = moons
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
+        MLPClassifier(**dict(FAST, max_iter=3)).fit(x, y)
+
+
+# -- parameters ----------------------------------------------------------------------------------
+def test_bad_activation_lists_the_valid_ones(moons):
+    x, y = moons
+    with pytest.raises(ValueError, match="unknown activation 'swish'.*relu, logistic"):
+        MLPClassifier(activation="swish").fit(x, y)
+    with pytest.raises(ValueError, match="'identity'.*no linear hidden layers"):
+        MLPRegressor(activation="identity").fit(x, y)
+
+
+def test_bad_solver_lists_the_valid_ones(moons):
+    x, y = moons
+    with pytest.raises(ValueError, match="unknown solver 'lbfgs'.*sgd, momentum.*adamw"):
+        MLPClassifier(solver="lbfgs").fit(x, y)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(hidden_layer_sizes=(8, 0)), "hidden layer size"),
+        (dict(hidden_layer_sizes="wide"), "hidden layer size"),
+        (dict(alpha=-1.0), "alpha"),
+        (dict(learning_rate_init=0.0), "learning_rate_init"),
+        (dict(max_iter=0), "max_iter"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(batch_size="big"), "batch_size"),
+        (dict(n_iter_no_change=0), "n_iter_no_change"),
+        (dict(tol=-1.0), "tol"),
+        (dict(early_stopping=True, validation_fraction=1.0), "validation_fraction"),
+        (dict(dropout=1.0), "dropout"),
+        (dict(dtype="float16"), "dtype"),
+        (dict(random_state=-1), "random_state"),
+        (dict(random_state="seed"), "random_state"),
+    ],
+)
+def test_bad_parameters_fail_in_fit(moons, params, match):
+    x, y = moons
+    est = MLPClassifier(**params)  # stored as given
+    with pytest.raises(ValueError, match=match):
+        est.fit(x, y)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "momentum", "nesterov", "rmsprop", "adamw"])
+def test_solvers(moons, solver):
+    x, y = moons
+    lr = 0.1 if solver in ("sgd", "momentum", "nesterov") else 0.01
+    clf = MLPClassifier(**dict(FAST, learning_rate_init=lr), solver=solver.upper()).fit(x, y)
+    assert clf.score(x, y) > 0.85
+
+
+def test_model_options(moons):
+    x, y = moons
+    clf = MLPClassifier(
+        hidden_layer_sizes=16, activation="elu", batchnorm=True, dropout=0.1, dtype="float64"
+    )
+    clf.set_params(**_no_size(FAST)).fit(x, y)
+    assert clf.model_.sizes == (2, 16, 2) and clf.model_.batchnorm
+    assert clf.model_.dtype == np.float64 and clf.model_.dropout == 0.1
+    assert clf.predict_proba(x).dtype == np.float64
+    # No hidden layer: multinomial logistic regression.
+    linear = MLPClassifier(hidden_layer_sizes=(), **_no_size(FAST)).fit(x, y)
+    assert linear.model_.sizes == (2, 2)
+
+
+def test_alpha_shrinks_weights(moons):
+    x, y = moons
+    norms = [
+        np.linalg.norm(MLPClassifier(**FAST, alpha=alpha).fit(x, y).model_[0].weight.data)
+        for alpha in (0.0, 1.0)
+    ]
+    assert norms[1] < 0.75 * norms[0]
+
+
+def test_batch_size(moons):
+    x, y = moons
+    clf = MLPClassifier(**dict(FAST, max_iter=2, batch_size=50)).fit(x, y)
+    assert clf.n_iter_ == 2
+    with pytest.warns(UserWarning, match="batch_size 1000 is larger than the 300"):
+        MLPClassifier(**dict(FAST, max_iter=2, batch_size=1000)).fit(x, y)
+
+
+# -- scikit-learn's common estimator checks ------------------------------------------------------
+# In float32 a BLAS product's rounding depends on how many rows it gets, so predicting a subset
+# differs from predicting all rows by ~1e-7, above the check's tolerance (float64 passes).
+SUBSET = {"check_methods_subset_invariance": "float32 BLAS rounding depends on the batch size"}
+
+if parse_version(sklearn.__version__) >= parse_version("1.6"):
+    from sklearn.utils.estimator_checks import parametrize_with_checks
+
+    @parametrize_with_checks(
+        [MLPClassifier(hidden_layer_sizes=(32,)), MLPRegressor(hidden_layer_sizes=(32,))],
+        expected_failed_checks=lambda estimator: SUBSET,
+    )
+    def test_sklearn_compatible(estimator, check):
+        check(estimator)
