@@ -323,37 +323,24 @@ def _positive_int(text):
     return value
 
 
-def _fraction(low_inclusive):
+def _number(accept, expected):
+    """An argparse type: a float for which ``accept`` holds."""
+
     def parse(text):
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not (0 <= value < 1 if low_inclusive else 0 < value < 1):
-            raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {value}")
+        if not accept(value):  # also refuses NaN
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
         return value
 
     return parse
 
 
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
-    return value
-
-
-def _non_negative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
+_fraction = _number(lambda v: 0 <= v < 1, "a fraction in [0, 1)")
+_positive_float = _number(lambda v: v > 0, "a number > 0")
+_non_negative_float = _number(lambda v: v >= 0, "a number >= 0")
 
 
 def _init_arg(text):
@@ -407,7 +394,7 @@ def build_parser():
     p.add_argument(
         "--batchnorm", action="store_true", help="batch normalisation after each hidden Linear"
     )
-    p.add_argument("--dropout", type=_fraction(True), default=0.2, help="dropout probability")
+    p.add_argument("--dropout", type=_fraction, default=0.2, help="dropout probability")
     p.add_argument("--weight-decay", type=_non_negative_float, default=0.0)
     p.add_argument(
         "--schedule",
@@ -417,7 +404,7 @@ def build_parser():
     )
     p.add_argument(
         "--validation-split",
-        type=_fraction(True),
+        type=_fraction,
         default=0.0,
         help="fraction of the training data held out for validation",
     )
@@ -498,7 +485,11 @@ def main(argv=None):
             else f"{e.filename}: {e.strerror}"
         )
         # One line, whatever the message: its own lines become "; "-separated parts.
-        message = "; ".join(part.strip() for part in message.splitlines() if part.strip())
+        parts = [part.strip() for part in message.splitlines() if part.strip()]
+        message = "".join(
+            p + ("" if i == len(parts) - 1 else " " if p.endswith(":") else "; ")
+            for i, p in enumerate(parts)
+        )
         print(f"fastnn {args.command}: error: {message}", file=sys.stderr)
         return 2
 

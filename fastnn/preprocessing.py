@@ -63,6 +63,20 @@ def _check_range(feature_range):
 # -- scaling ----------------------------------------------------------------------------------
 
 
+def _check_fitted_input(x, fitted, what):
+    """``x`` as a real array whose rows have the shape of ``fitted`` (a statistic from fit)."""
+    if fitted is None:
+        raise RuntimeError(f"{what} called before fit")
+    x = _real_array(x, what)
+    if x.shape[1:] != fitted.shape or x.ndim == 0:
+        want = ("n",) + fitted.shape
+        raise ValueError(
+            f"{what}: expected input of shape ({', '.join(map(str, want))}) as in fit, "
+            f"got {x.shape}"
+        )
+    return x
+
+
 class Standardizer:
     """z-scores per feature: ``(x - mean_) / scale_``, the statistics taken over axis 0.
 
@@ -93,16 +107,7 @@ class Standardizer:
         return self
 
     def _check_input(self, x, what):
-        if self.mean_ is None:
-            raise RuntimeError(f"Standardizer.{what} called before fit")
-        x = _real_array(x, f"Standardizer.{what}")
-        if x.shape[1:] != self.mean_.shape or x.ndim == 0:
-            want = ("n",) + self.mean_.shape
-            raise ValueError(
-                f"Standardizer.{what}: expected input of shape ({', '.join(map(str, want))}) "
-                f"as in fit, got {x.shape}"
-            )
-        return x
+        return _check_fitted_input(x, self.mean_, f"Standardizer.{what}")
 
     def transform(self, x):
         """x: (n, ...) of the fitted feature shape -> z-scores of the same shape."""
@@ -189,16 +194,7 @@ class MinMaxScaler:
         return self
 
     def _check_input(self, x, what):
-        if self.data_min_ is None:
-            raise RuntimeError(f"MinMaxScaler.{what} called before fit")
-        x = _real_array(x, f"MinMaxScaler.{what}")
-        if x.shape[1:] != self.data_min_.shape or x.ndim == 0:
-            want = ("n",) + self.data_min_.shape
-            raise ValueError(
-                f"MinMaxScaler.{what}: expected input of shape ({', '.join(map(str, want))}) "
-                f"as in fit, got {x.shape}"
-            )
-        return x
+        return _check_fitted_input(x, self.data_min_, f"MinMaxScaler.{what}")
 
     def transform(self, x):
         """x: (n, ...) -> (x - data_min_) * scale_ + low, same shape."""

@@ -627,8 +627,20 @@ def _bar(epoch, epochs, steps):
         unit="step",
         file=sys.stdout,
         leave=True,
-        dynamic_ncols=True,
         mininterval=0.2,
+        bar_format=(
+            "{desc} {percentage:3.0f}%|{bar:20}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]"
+            "{postfix}"
+        ),
+    )
+
+
+_SHORT = {"accuracy": "acc", "val_accuracy": "val_acc"}
+
+
+def _figures(logs):
+    return "  ".join(
+        f"{_SHORT.get(k, k)} {v:.4f}" for k, v in logs.items() if k not in ("lr", "seconds")
     )
 
 
@@ -636,13 +648,10 @@ def _bar_step(bar, loss, accuracy):
     bar.update(1)
     # Formatting the figures costs more than the update: do it only when the bar redraws.
     if bar.n == bar.total or bar.last_print_n == bar.n:
-        post = {"loss": f"{loss:.4f}"}
-        if accuracy is not None:
-            post["accuracy"] = f"{accuracy:.4f}"
-        bar.set_postfix(post, refresh=False)
+        logs = {"loss": loss} if accuracy is None else {"loss": loss, "accuracy": accuracy}
+        bar.set_postfix_str(_figures(logs), refresh=False)
 
 
 def _bar_close(bar, logs):
-    post = {k: f"{v:.4f}" for k, v in logs.items() if k not in ("lr", "seconds")}
-    bar.set_postfix(post, refresh=True)
+    bar.set_postfix_str(_figures(logs), refresh=True)
     bar.close()

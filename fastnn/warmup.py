@@ -109,12 +109,16 @@ def info():
     import scipy.linalg.cython_blas  # noqa: F401
     from threadpoolctl import threadpool_info
 
+    # The threading layer is chosen when the first parallel kernel runs: run a tiny one.
+    from .kernels.dropout import dropout_backward
     from .threads import get_num_threads
 
+    one = np.ones(1, dtype=np.float32)
+    dropout_backward(one, one, one.copy())  # dout, mask, dx: the signature training uses
     try:
         layer = numba.threading_layer()
     except ValueError:
-        layer = f"not started yet (configured: {numba.config.THREADING_LAYER})"
+        layer = f"not started (configured: {numba.config.THREADING_LAYER})"
     rows = [
         ("fastnn", __version__),
         ("python", f"{platform.python_version()} ({sys.executable})"),
