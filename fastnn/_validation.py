@@ -5,22 +5,32 @@ import numbers
 import numpy as np
 
 
-def as_float_array(x, dtype, what):
+def _label(what, suffix=""):
+    # ``what`` may be a callable (a layer's bound ``__repr__``), so that the hot path never
+    # formats a message it does not need.
+    return (what() if callable(what) else what) + suffix
+
+
+def as_float_array(x, dtype, what, suffix=""):
     """``x`` as a C-contiguous array of ``dtype``; no copy when it already is one.
 
     Integer and boolean input is converted; object, string and complex input is refused with
-    ``TypeError`` naming ``what``.
+    ``TypeError`` naming ``what`` (a string, or a callable giving one) + ``suffix``.
     """
     a = np.asarray(x)
     if a.dtype.kind not in "biuf":
-        raise TypeError(f"{what}: expected an array of real numbers, got dtype {a.dtype}")
+        raise TypeError(
+            f"{_label(what, suffix)}: expected an array of real numbers, got dtype {a.dtype}"
+        )
     return np.ascontiguousarray(a, dtype=dtype)
 
 
 def check_2d(x, features, what):
     """Raise ``ValueError`` unless ``x`` has shape (batch >= 1, features)."""
     if x.ndim != 2 or x.shape[1] != features or x.shape[0] == 0:
-        raise ValueError(f"{what}: expected input of shape (batch, {features}), got {x.shape}")
+        raise ValueError(
+            f"{_label(what)}: expected input of shape (batch, {features}), got {x.shape}"
+        )
 
 
 def check_same_shape(a, b, what):

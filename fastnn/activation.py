@@ -14,7 +14,7 @@ from .module import Module
 
 class _Activation(Module):
     def forward(self, x):
-        x = as_float_array(x, self.dtype, repr(self))
+        x = as_float_array(x, self.dtype, self.__repr__)
         if x.size == 0:
             raise ValueError(f"{self!r}: got an empty input of shape {x.shape}")
         y = self._buffer("y", x.shape)
@@ -24,7 +24,7 @@ class _Activation(Module):
 
     def backward(self, dout):
         y = self._y
-        dout = as_float_array(dout, self.dtype, repr(self) + ".backward")
+        dout = as_float_array(dout, self.dtype, self.__repr__, ".backward")
         if dout.shape != y.shape:
             raise ValueError(
                 f"{self!r}.backward: expected dout of shape {y.shape}, got {dout.shape}"

@@ -45,7 +45,7 @@ class Dropout(Module):
 
     def forward(self, x):
         """Any shape; returns an array of x's shape."""
-        x = as_float_array(x, self.dtype, repr(self))
+        x = as_float_array(x, self.dtype, self.__repr__)
         self._shape = x.shape
         if not self.training or self._p == 0.0:
             self._mask = None
@@ -62,10 +62,11 @@ class Dropout(Module):
         """dout of the last input's shape -> dx = dout * mask (dout itself when identity)."""
         if self._shape is None:
             raise RuntimeError(f"{self!r}.backward called before forward")
-        what = f"{self!r}.backward"
-        dout = as_float_array(dout, self.dtype, what)
+        dout = as_float_array(dout, self.dtype, self.__repr__, ".backward")
         if dout.shape != self._shape:
-            raise ValueError(f"{what}: expected dout of shape {self._shape}, got {dout.shape}")
+            raise ValueError(
+                f"{self!r}.backward: expected dout of shape {self._shape}, got {dout.shape}"
+            )
         if self._mask is None:
             return dout
         dx = self._buffer("dx", dout.shape)

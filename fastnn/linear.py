@@ -81,8 +81,8 @@ class Linear(Module):
         return f"{type(self).__name__}({self.in_features}, {self.out_features})"
 
     def forward(self, x):
-        x = as_float_array(x, self.dtype, self._what())
-        check_2d(x, self.in_features, self._what())
+        x = as_float_array(x, self.dtype, self._what)
+        check_2d(x, self.in_features, self._what)
         y = self._buffer("y", (x.shape[0], self.out_features))
         _affine.affine_forward(x, self.weight.data, self._b(), self._act, self.alpha, y)
         self._x, self._y = x, y
@@ -95,7 +95,7 @@ class Linear(Module):
         is returned.
         """
         x, y = self._x, self._y
-        dout = as_float_array(dout, self.dtype, self._what() + ".backward")
+        dout = as_float_array(dout, self.dtype, self._what, ".backward")
         if dout.shape != y.shape:
             raise ValueError(
                 f"{self._what()}.backward: expected dout of shape {y.shape}, got {dout.shape}"
@@ -159,8 +159,8 @@ class Maxout(Module):
         return f"Maxout({self.in_features}, {self.out_features}, pieces={self.pieces})"
 
     def forward(self, x):
-        x = as_float_array(x, self.dtype, self._what())
-        check_2d(x, self.in_features, self._what())
+        x = as_float_array(x, self.dtype, self._what)
+        check_2d(x, self.in_features, self._what)
         n = x.shape[0]
         z = self._buffer("z", (n, self.out_features * self.pieces))
         y = self._buffer("y", (n, self.out_features))
@@ -175,7 +175,7 @@ class Maxout(Module):
 
     def backward(self, dout, input_grad=True):
         x, argmax = self._x, self._argmax
-        dout = as_float_array(dout, self.dtype, self._what() + ".backward")
+        dout = as_float_array(dout, self.dtype, self._what, ".backward")
         if dout.shape != argmax.shape:
             raise ValueError(
                 f"{self._what()}.backward: expected dout of shape {argmax.shape}, got {dout.shape}"

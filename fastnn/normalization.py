@@ -68,8 +68,8 @@ class BatchNorm(Module):
 
     def forward(self, x):
         """x: (batch, num_features) -> (batch, num_features)."""
-        x = as_float_array(x, self.dtype, self._name())
-        check_2d(x, self.num_features, self._name())
+        x = as_float_array(x, self.dtype, self._name)
+        check_2d(x, self.num_features, self._name)
         n, d = x.shape
         if self.training and n < 2:
             raise ValueError(
@@ -118,11 +118,12 @@ class BatchNorm(Module):
         """dout: (batch, num_features) -> dx; overwrites weight.grad and bias.grad."""
         if self._saved is None:
             raise RuntimeError(f"{self._name()}.backward called before forward")
-        what = self._name() + ".backward"
-        dout = as_float_array(dout, self.dtype, what)
+        dout = as_float_array(dout, self.dtype, self._name, ".backward")
         mode, a = self._saved[0], self._saved[1]
         if dout.shape != a.shape:
-            raise ValueError(f"{what}: expected dout of shape {a.shape}, got {dout.shape}")
+            raise ValueError(
+                f"{self._name()}.backward: expected dout of shape {a.shape}, got {dout.shape}"
+            )
         dx = self._buffer("dx", dout.shape)
         work = self._work_for(dout.shape[0])
         if mode == "train":

@@ -1,9 +1,16 @@
 """Affine (fully connected) layer: y = act(x @ W + b), and its backward pass.
 
-The matrix products go to BLAS (Numba's ``np.dot`` calls SciPy's BLAS bindings); the bias and
-the activation are applied in one pass over the product, and backward folds the activation's
-derivative into the same pass that sums the bias gradient. ``act`` is a code from
-``activations.ACTIVATIONS`` and ``alpha`` its parameter (leaky slope, ELU alpha).
+The matrix products go to NumPy's BLAS (``np.matmul`` into preallocated outputs); the bias
+and the activation are applied by one compiled pass over the product (``bias_act_forward``),
+and backward folds the activation's derivative into the pass that sums the bias gradient
+(``bias_act_backward``). ``act`` is a code from ``activations.ACTIVATIONS`` and ``alpha`` its
+parameter (leaky slope, ELU alpha).
+
+Why NumPy's matmul and not ``np.dot`` inside a Numba kernel: Numba's ``np.dot`` calls the
+OpenBLAS that SciPy bundles, through a wrapper that costs several microseconds a call, and at
+the course's sizes that is most of a product's time (bench/NOTES.md: a 100x100x100 product
+and its two backward products took 49 and 95 us through Numba, 37 and 82 us through NumPy,
+on one thread).
 
 Shapes: x (batch, in), W (in, out), b (out,), y (batch, out).
 """
@@ -29,9 +36,8 @@ def _bias_act_rows(y, b, act, alpha, lo, hi):
 
 
 @njit(**PARALLEL)
-def affine_forward(x, W, b, act, alpha, y):
-    """y = act(x @ W + b), written into ``y``."""
-    np.dot(x, W, y)
+def bias_act_forward(y, b, act, alpha):
+    """y <- act(y + b), in place; y holds x @ W."""
     n = y.shape[0]
     c = n_chunks(y.size)
     if c == 1:
@@ -40,6 +46,12 @@ def affine_forward(x, W, b, act, alpha, y):
         for k in prange(c):
             lo, hi = chunk_bounds(k, c, n)
             _bias_act_rows(y, b, act, alpha, lo, hi)
+
+
+def affine_forward(x, W, b, act, alpha, y):
+    """y = act(x @ W + b), written into ``y``."""
+    np.matmul(x, W, out=y)
+    bias_act_forward(y, b, act, alpha)
 
 
 @njit(**SERIAL)
@@ -61,14 +73,8 @@ def _dz_cols(dout, y, act, alpha, dz, db, lo, hi):
 
 
 @njit(**PARALLEL)
-def affine_backward(dout, x, W, y, act, alpha, dz, dx, dW, db, need_dx):
-    """Gradients of y = act(x @ W + b).
-
-    dout: (batch, out) gradient of the loss w.r.t. y. Writes dz = dout * act'(y) into ``dz``
-    (unused when act is identity; ``dz`` may be ``dout`` itself to work in place),
-    dW = x.T @ dz, db = sum of dz over the batch, and, when ``need_dx``, dx = dz @ W.T
-    (the first layer of a network skips it).
-    """
+def bias_act_backward(dout, y, act, alpha, dz, db):
+    """dz = dout * act'(y) (not written when act is identity) and db = sum of dz over rows."""
     m = dout.shape[1]
     # Chunks of at least _MIN_COLS columns: each visits every row, and narrow ones spend
     # their time in per-row call overhead instead of vectorised loops.
@@ -79,7 +85,18 @@ def affine_backward(dout, x, W, y, act, alpha, dz, dx, dW, db, need_dx):
         for k in prange(c):
             lo, hi = chunk_bounds(k, c, m)
             _dz_cols(dout, y, act, alpha, dz, db, lo, hi)
+
+
+def affine_backward(dout, x, W, y, act, alpha, dz, dx, dW, db, need_dx):
+    """Gradients of y = act(x @ W + b).
+
+    dout: (batch, out) gradient of the loss w.r.t. y. Writes dz = dout * act'(y) into ``dz``
+    (unused when act is identity; ``dz`` may be ``dout`` itself to work in place),
+    dW = x.T @ dz, db = sum of dz over the batch, and, when ``need_dx``, dx = dz @ W.T
+    (the first layer of a network skips it).
+    """
+    bias_act_backward(dout, y, act, alpha, dz, db)
     g = dout if act == IDENTITY else dz
-    np.dot(x.T, g, dW)
+    np.matmul(x.T, g, out=dW)
     if need_dx:
-        np.dot(g, W.T, dx)
+        np.matmul(g, W.T, out=dx)

@@ -40,6 +40,18 @@ def _grad(dout, y, act, alpha, dz):
         dz[...] = dout
 
 
+def bias_act_forward(y, b, act, alpha):
+    _apply(y + b, act, alpha, y)
+
+
+def bias_act_backward(dout, y, act, alpha, dz, db):
+    g = np.empty_like(dout)
+    _grad(dout, y, act, alpha, g)
+    if act != IDENTITY:
+        dz[...] = g
+    db[...] = g.sum(axis=0)
+
+
 def affine_forward(x, W, b, act, alpha, y):
     _apply(x @ W + b, act, alpha, y)
 
