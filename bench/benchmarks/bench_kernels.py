@@ -1,9 +1,18 @@
-"""Every kernel against its NumPy twin: ``time_<kernel>`` and ``time_<kernel>_reference``.
+"""Every kernel against its NumPy twin: time and peak memory, over problem sizes and dtypes.
 
-One class per kernel family, parametrised over problem size and dtype. ``setup`` builds the
-inputs from a fixed seed (``cases.CASES``) and calls each kernel once, so Numba's compile
-time stays out of the timings.
+One class per kernel family, parametrised over kernel, size and dtype: ``time_kernel`` and
+``time_reference`` (its NumPy twin of the same name and signature), ``peakmem_kernel`` and
+``peakmem_reference``; e.g. ``Activations.time_kernel('relu_forward', '256x1024', 'float32')``
+(``asv run -b relu_forward`` selects one kernel). What a size means for each kernel is in
+``cases.py``.
+
+``setup`` builds the inputs of that one kernel from a fixed seed (``cases.CASES``) and calls
+the kernel once, so Numba's compile time stays out of the timings. asv re-runs ``setup``
+before every timed sample; the inputs are built and the kernel called once per process
+(``_ready``), and reused, which the kernels allow (see ``cases``).
 """
+
+import inspect
 
 import numpy as np
 
@@ -12,43 +21,79 @@ from .cases import CASES, kernel_and_reference
 SIZES = ["100x100", "256x1024", "1024x1024"]
 DTYPES = ["float32", "float64"]
 
+_INPUTS = {}  # (kernel, size, dtype) -> argument tuple, built once per process
+_CALLED = set()  # (kernel, size, dtype) already called once in this process
+
+
+def _inputs(name, size, dtype):
+    key = (name, size, dtype)
+    if key not in _INPUTS:
+        rows, cols = map(int, size.split("x"))
+        # One generator per kernel and problem, so inputs do not depend on what ran before.
+        rng = np.random.default_rng([0, *map(ord, name), rows, cols])
+        _INPUTS[key] = CASES[name](rows, cols, np.dtype(dtype), rng)
+    return _INPUTS[key]
+
+
+def _find(name):
+    """(kernel, NumPy twin) of ``name``, or None when the installed fastnn (an older commit,
+    in an asv history run) has no such kernel or one with other parameters than ``CASES``."""
+    try:
+        kernel, reference = kernel_and_reference(name)
+    except KeyError:
+        return None
+    wanted = len(CASES[name](2, 2, np.dtype("float32"), np.random.default_rng(0)))
+    if len(inspect.signature(getattr(kernel, "py_func", kernel)).parameters) != wanted:
+        return None
+    return kernel, reference
+
+
+def _ready(kernel, name, size, dtype):
+    """The inputs of ``kernel``, after calling it once on them in this process (which
+    compiles it or loads it from Numba's cache)."""
+    args = _inputs(name, size, dtype)
+    key = (name, size, dtype)
+    if key not in _CALLED:
+        kernel(*args)
+        _CALLED.add(key)
+    return args
+
 
 class _Family:
-    params = (SIZES, DTYPES)
-    param_names = ["size", "dtype"]
+    """Time and peak memory of each kernel of the family and of its NumPy twin.
+
+    asv's peak memory is the process's maximum resident size: the interpreter, NumPy, Numba,
+    the loaded kernel and its inputs, plus what the call adds (the twin's temporaries);
+    compare a kernel with its twin on the same parameters.
+    """
+
     kernels = ()
+    param_names = ["kernel", "size", "dtype"]
 
-    def setup(self, size, dtype):
-        rows, cols = map(int, size.split("x"))
-        rng = np.random.default_rng(0)
-        self.args = {}
-        self.funcs = {}
-        for name in self.kernels:
-            kernel, reference = kernel_and_reference(name)
-            self.args[name] = CASES[name](rows, cols, np.dtype(dtype), rng)
-            self.funcs[name] = kernel
-            self.funcs[name + "_reference"] = reference
-            kernel(*self.args[name])  # compile outside the timing
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.params = (list(cls.kernels), SIZES, DTYPES)
 
-    def _run(self, name):
-        self.funcs[name](*self.args[name.removesuffix("_reference")])
+    def setup(self, kernel, size, dtype):
+        found = _find(kernel)
+        if found is None:
+            raise NotImplementedError(f"this fastnn has no kernel {kernel} of these parameters")
+        self.kernel, self.reference = found
+        self.args = _ready(self.kernel, kernel, size, dtype)
 
+    def time_kernel(self, kernel, size, dtype):
+        self.kernel(*self.args)
 
-def _timers(cls):
-    """Add time_<kernel> and time_<kernel>_reference methods for each kernel of the family."""
-    for name in cls.kernels:
-        for suffix in ("", "_reference"):
-            key = name + suffix
+    def time_reference(self, kernel, size, dtype):
+        self.reference(*self.args)
 
-            def timer(self, size, dtype, _key=key):
-                self._run(_key)
+    def peakmem_kernel(self, kernel, size, dtype):
+        self.kernel(*self.args)
 
-            timer.__name__ = "time_" + key
-            setattr(cls, "time_" + key, timer)
-    return cls
+    def peakmem_reference(self, kernel, size, dtype):
+        self.reference(*self.args)
 
 
-@_timers
 class Activations(_Family):
     kernels = (
         "identity_forward",
@@ -69,19 +114,11 @@ class Activations(_Family):
         "maxout_backward",
     )
 
-    def peakmem_relu_forward(self, size, dtype):
-        self._run("relu_forward")
 
-
-@_timers
 class Affine(_Family):
-    kernels = ("affine_forward", "affine_backward")
-
-    def peakmem_affine_backward(self, size, dtype):
-        self._run("affine_backward")
+    kernels = ("affine_forward", "affine_backward", "bias_act_forward", "bias_act_backward")
 
 
-@_timers
 class SoftmaxCrossEntropy(_Family):
     kernels = (
         "softmax_forward",
@@ -92,11 +129,7 @@ class SoftmaxCrossEntropy(_Family):
         "mse_backward",
     )
 
-    def peakmem_softmax_cross_entropy_labels(self, size, dtype):
-        self._run("softmax_cross_entropy_labels")
 
-
-@_timers
 class BatchNorm(_Family):
     kernels = (
         "batchnorm_forward_train",
@@ -106,16 +139,11 @@ class BatchNorm(_Family):
         "batchnorm_backward_eval",
     )
 
-    def peakmem_batchnorm_forward_train(self, size, dtype):
-        self._run("batchnorm_forward_train")
 
-
-@_timers
 class Dropout(_Family):
     kernels = ("dropout_forward", "dropout_backward")
 
 
-@_timers
 class Optimizers(_Family):
     kernels = (
         "sgd_step",
@@ -126,5 +154,5 @@ class Optimizers(_Family):
         "adamw_step",
     )
 
-    def peakmem_adam_step(self, size, dtype):
-        self._run("adam_step")
+
+FAMILIES = (Activations, Affine, SoftmaxCrossEntropy, BatchNorm, Dropout, Optimizers)

@@ -1,90 +1,173 @@
-"""Layers' forward+backward, one training step, and import + first step in a fresh process."""
+"""Every layer's and loss's forward + backward, time and peak memory, over sizes and dtypes.
+
+A size "RxC" is a batch of R rows of C features; Linear and Maxout map C features to C
+(Maxout: C/2 units of 2 pieces, the same matrix product). ``setup`` builds the layer from
+a fixed seed and runs one forward + backward, so compile time stays out of the timings.
+"""
 
 import numpy as np
 
 import fastnn as fn
 
+SIZES = ["100x100", "256x1024"]
+DTYPES = ["float32", "float64"]
 
-class Layers:
-    params = (["100x100", "256x1024"], ["float32", "float64"])
+
+def _data(size, dtype):
+    rows, cols = map(int, size.split("x"))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((rows, cols)).astype(dtype)
+    return rows, cols, x, rng
+
+
+class _Layer:
+    """Times ``self.layer``'s forward on ``self.x`` then backward of ``self.dout``."""
+
+    def _prepare(self, layer, x, dout):
+        self.layer, self.x, self.dout = layer, x, dout
+        self._step()
+
+    def _step(self):
+        self.layer.forward(self.x)
+        self.layer.backward(self.dout)
+
+
+class LinearLayer(_Layer):
+    """Linear with each fused activation ("identity": none)."""
+
+    params = (
+        ["identity", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "step"],
+        SIZES,
+        DTYPES,
+    )
+    param_names = ["activation", "size", "dtype"]
+
+    def setup(self, activation, size, dtype):
+        rows, cols, x, rng = _data(size, dtype)
+        act = None if activation == "identity" else activation
+        layer = fn.Linear(cols, cols, activation=act, rng=0, dtype=dtype)
+        self._prepare(layer, x, rng.standard_normal((rows, cols)).astype(dtype))
+
+    def time_forward_backward(self, activation, size, dtype):
+        self._step()
+
+    def peakmem_forward_backward(self, activation, size, dtype):
+        self._step()
+
+
+class MaxoutLayer(_Layer):
+    params = (SIZES, DTYPES)
     param_names = ["size", "dtype"]
 
     def setup(self, size, dtype):
-        rows, cols = map(int, size.split("x"))
-        rng = np.random.default_rng(0)
-        self.x = rng.standard_normal((rows, cols)).astype(dtype)
-        self.dout = rng.standard_normal((rows, cols)).astype(dtype)
-        self.layers = {
-            "linear_relu": fn.Linear(cols, cols, activation="relu", rng=0, dtype=dtype),
-            "batchnorm": fn.BatchNorm(cols, dtype=dtype),
-            "dropout": fn.Dropout(0.5, rng=0, dtype=dtype),
-            "tanh": fn.Tanh(dtype=dtype),
-        }
-        for name in self.layers:
-            self._step(name)
+        rows, cols, x, rng = _data(size, dtype)
+        layer = fn.Maxout(cols, cols // 2, pieces=2, rng=0, dtype=dtype)
+        self._prepare(layer, x, rng.standard_normal((rows, cols // 2)).astype(dtype))
 
-    def _step(self, name):
-        layer = self.layers[name]
-        layer.forward(self.x)
-        layer.backward(self.dout)
+    def time_forward_backward(self, size, dtype):
+        self._step()
 
-    def time_linear_relu_forward_backward(self, size, dtype):
-        self._step("linear_relu")
-
-    def time_batchnorm_forward_backward(self, size, dtype):
-        self._step("batchnorm")
-
-    def time_dropout_forward_backward(self, size, dtype):
-        self._step("dropout")
-
-    def time_tanh_forward_backward(self, size, dtype):
-        self._step("tanh")
+    def peakmem_forward_backward(self, size, dtype):
+        self._step()
 
 
-class TrainingStep:
-    """One step (forward, loss, backward, Adam) of the course's MNIST-sized networks."""
+class BatchNormLayer(_Layer):
+    """Batch norm in training mode (batch statistics) and eval mode (running statistics)."""
 
-    params = (["784-100-10", "784-100-100-100-100-100-10", "784-1024-1024-10"], [1, 100, 512])
-    param_names = ["sizes", "batch"]
+    params = (["train", "eval"], SIZES, DTYPES)
+    param_names = ["mode", "size", "dtype"]
 
-    def setup(self, sizes, batch):
-        rng = np.random.default_rng(0)
-        sizes = [int(s) for s in sizes.split("-")]
-        self.model = fn.MLP(sizes, seed=0)
-        self.loss = fn.SoftmaxCrossEntropy()
-        self.opt = fn.optim.Adam(self.model.parameters(), lr=1e-3)
-        self.x = rng.random((batch, sizes[0]), dtype=np.float32)
-        self.y = rng.integers(0, sizes[-1], batch)
-        self.time_step(sizes, batch)
+    def setup(self, mode, size, dtype):
+        rows, cols, x, rng = _data(size, dtype)
+        layer = fn.BatchNorm(cols, dtype=dtype)
+        layer.train(mode == "train")
+        self._prepare(layer, x, rng.standard_normal((rows, cols)).astype(dtype))
 
-    def time_step(self, sizes, batch):
-        self.loss.forward(self.model.forward(self.x), self.y)
-        self.model.backward(self.loss.backward(), input_grad=False)
-        self.opt.step()
+    def time_forward_backward(self, mode, size, dtype):
+        self._step()
 
-    def time_predict(self, sizes, batch):
-        self.model.forward(self.x)
-
-    def peakmem_step(self, sizes, batch):
-        self.time_step(sizes, batch)
+    def peakmem_forward_backward(self, mode, size, dtype):
+        self._step()
 
 
-class Startup:
-    """``import fastnn`` and the first training step, in a new interpreter (warm Numba cache)."""
+class DropoutLayer(_Layer):
+    """Dropout with p = 0.5 in training mode (in eval mode it returns its input)."""
 
-    def timeraw_import(self):
-        return "import fastnn"
+    params = (SIZES, DTYPES)
+    param_names = ["size", "dtype"]
 
-    def timeraw_import_and_first_step(self):
-        return """
-import numpy as np
-import fastnn as fn
-model = fn.MLP([784, 100, 10], seed=0)
-loss = fn.SoftmaxCrossEntropy()
-opt = fn.optim.Adam(model.parameters(), lr=1e-3)
-x = np.zeros((100, 784), np.float32)
-y = np.zeros(100, np.int64)
-loss.forward(model.forward(x), y)
-model.backward(loss.backward(), input_grad=False)
-opt.step()
-"""
+    def setup(self, size, dtype):
+        rows, cols, x, rng = _data(size, dtype)
+        layer = fn.Dropout(0.5, rng=0, dtype=dtype)
+        self._prepare(layer, x, rng.standard_normal((rows, cols)).astype(dtype))
+
+    def time_forward_backward(self, size, dtype):
+        self._step()
+
+    def peakmem_forward_backward(self, size, dtype):
+        self._step()
+
+
+ACTIVATION_LAYERS = {
+    "relu": fn.ReLU,
+    "sigmoid": fn.Sigmoid,
+    "tanh": fn.Tanh,
+    "step": fn.Step,
+    "leaky_relu": fn.LeakyReLU,
+    "elu": fn.ELU,
+    "identity": fn.Identity,
+    "softmax": fn.Softmax,
+}
+
+
+class ActivationLayers(_Layer):
+    """Each activation layer on its own (as after batch norm), and softmax over rows."""
+
+    params = (list(ACTIVATION_LAYERS), SIZES, DTYPES)
+    param_names = ["layer", "size", "dtype"]
+
+    def setup(self, layer, size, dtype):
+        rows, cols, x, rng = _data(size, dtype)
+        module = ACTIVATION_LAYERS[layer](dtype=dtype)
+        self._prepare(module, x, rng.standard_normal((rows, cols)).astype(dtype))
+
+    def time_forward_backward(self, layer, size, dtype):
+        self._step()
+
+    def peakmem_forward_backward(self, layer, size, dtype):
+        self._step()
+
+
+class Losses:
+    """Loss value and gradient: softmax + cross-entropy on labels or on one-hot targets, and
+    mean squared error. A size "RxC" is R rows of C classes (outputs)."""
+
+    params = (
+        ["cross_entropy_labels", "cross_entropy_targets", "mse"],
+        ["100x10", "256x1024"],
+        DTYPES,
+    )
+    param_names = ["loss", "size", "dtype"]
+
+    def setup(self, loss, size, dtype):
+        rows, cols, z, rng = _data(size, dtype)
+        labels = rng.integers(0, cols, rows)
+        if loss == "cross_entropy_labels":
+            self.loss, self.target = fn.SoftmaxCrossEntropy(), labels
+        elif loss == "cross_entropy_targets":
+            self.loss, self.target = fn.SoftmaxCrossEntropy(), np.eye(cols, dtype=dtype)[labels]
+        else:
+            self.loss = fn.MSELoss()
+            self.target = rng.standard_normal((rows, cols)).astype(dtype)
+        self.z = z
+        self._step()
+
+    def _step(self):
+        self.loss.forward(self.z, self.target)
+        self.loss.backward()
+
+    def time_forward_backward(self, loss, size, dtype):
+        self._step()
+
+    def peakmem_forward_backward(self, loss, size, dtype):
+        self._step()

@@ -5,7 +5,8 @@ its NumPy twin of the same name and signature) on a rows x cols problem:
 
 - elementwise and row-wise kernels (activations, softmax, losses, dropout, batch norm):
   a (rows, cols) array, raveled where the kernel takes 1-D data;
-- affine: x (rows, cols) and W (cols, cols), so the product is rows x cols x cols;
+- affine: x (rows, cols) and W (cols, cols), so the product is rows x cols x cols; its
+  bias + activation passes (``bias_act_*``) work on the (rows, cols) product;
 - maxout: rows x cols units from (rows, 2 * cols) pieces;
 - optimizers: flat buffers of rows * cols parameters.
 
@@ -62,6 +63,17 @@ def _affine_backward(rows, cols, dtype, rng):
     dout = _normal(rng, (rows, cols), dtype)
     dz, dx, dW, db = np.empty_like(y), np.empty_like(x), np.empty_like(W), np.empty_like(b)
     return dout, x, W, y, act, alpha, dz, dx, dW, db, True
+
+
+def _bias_act_forward(rows, cols, dtype, rng):
+    x, W, b, act, alpha, y = _affine_forward(rows, cols, dtype, rng)
+    y[...] = x @ W
+    return y, b, act, alpha
+
+
+def _bias_act_backward(rows, cols, dtype, rng):
+    dout, x, W, y, act, alpha, dz, dx, dW, db, need_dx = _affine_backward(rows, cols, dtype, rng)
+    return dout, y, act, alpha, dz, db
 
 
 def _softmax_forward(rows, cols, dtype, rng):
@@ -217,6 +229,8 @@ CASES = {
     "maxout_backward": _maxout_backward,
     "affine_forward": _affine_forward,
     "affine_backward": _affine_backward,
+    "bias_act_forward": _bias_act_forward,
+    "bias_act_backward": _bias_act_backward,
     "softmax_forward": _softmax_forward,
     "softmax_backward": _softmax_backward,
     "softmax_cross_entropy_labels": _ce_labels,

@@ -1,0 +1,597 @@
+"""Time training epochs of fastnn, PyTorch and scikit-learn side by side, in one run.
+
+    python bench/compare.py [--threads N] [--repeats R] [--config T1 T3] [--sweep batch]
+                            [--sweep width] [--json out.json] [--quick]
+
+Data: the first n of the 10,000 MNIST images that ship with fastnn (float32 in [0, 1], 784
+features, int64 labels). One epoch = ceil(n / batch) steps over a fresh shuffle, the last
+batch partial; every implementation does exactly that work. What each number covers:
+
+- fastnn: ``history["seconds"][0]`` of ``fastnn.fit(epochs=1, verbose=0, seed=k)`` in round k,
+  on one model and optimizer kept across rounds. That is fit's epoch loop (shuffle, gathering each
+  batch, forward, loss, accuracy count, backward, optimizer step, the per-epoch weight
+  snapshot and finiteness check); fit's one-time input checks and buffer allocation happen
+  before the epoch's clock starts.
+- fastnn-numpy: the same, with every kernel swapped for its NumPy twin
+  (``reference_mode.reference_kernels``).
+- torch: ``time.perf_counter`` around the whole epoch loop: ``torch.randperm`` (seeded
+  generator), ``x[idx]``, ``zero_grad(set_to_none=True)``, forward, loss, backward, step.
+- sklearn: ``perf_counter`` around one ``MLPClassifier.fit`` call with ``warm_start=True,
+  max_iter=1`` (one epoch; it includes sklearn's own per-call input validation, about a
+  millisecond). ``random_state`` is a ``RandomState(0)`` instance so that each epoch shuffles
+  anew (an int would re-seed every call); SGD runs with ``momentum=0``, as plain SGD.
+  Main configs without batch norm or dropout only.
+- gemm-floor: ``perf_counter`` around the matrix products alone, through NumPy's BLAS into
+  preallocated float32 buffers: per step and Linear layer x @ W, x.T @ dz and (except the
+  first layer) dz @ W.T, for the same batches as an epoch. No elementwise work at all.
+
+Method: each implementation runs one untimed warm-up epoch (Numba compilation, first touch),
+then ``--repeats`` rounds each time one epoch of every implementation in turn (the starting
+implementation rotates per round, so machine noise hits all alike). The table gives the median
+seconds per epoch and ratios of medians. All run with the same thread count: Numba and BLAS
+through ``fastnn.set_num_threads``, ``torch.set_num_threads``, and ``threadpoolctl`` limits
+(BLAS and OpenMP) around everything. ``import fastnn`` sets ``OMP_WAIT_POLICY=PASSIVE`` for
+Numba's OpenMP runtime unless the user set it; torch is imported first so that its own
+runtime keeps torch's default policy (the header says which each had).
+
+Where an epoch has more than ``--max-steps`` steps (batch 1 and 8 in the batch sweep), every
+implementation runs ``max-steps`` full batches over the first ``max-steps * batch`` images and
+the time is scaled to the epoch's step count: marked "extrapolated" in table and JSON.
+"""
+
+import argparse
+import contextlib
+import dataclasses
+import importlib
+import json
+import math
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import time
+import warnings
+
+import numpy as np
+
+# An OpenMP runtime reads OMP_WAIT_POLICY once, when it loads. `import fastnn` sets PASSIVE
+# (unless the user chose a value) for Numba's runtime; torch loads its own copy, so importing
+# torch first keeps torch's default (spinning) policy, as in a torch-only program. On 2 cores,
+# PASSIVE made torch's T1 epochs 1.5-2.5x slower.
+TORCH_OMP_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY") or "default"
+with contextlib.suppress(ImportError):
+    importlib.import_module("torch")
+
+import fastnn as fn  # noqa: E402
+
+IMPLS = ("fastnn", "fastnn-numpy", "torch", "sklearn", "gemm-floor")
+SWEEP_IMPLS = ("fastnn", "torch", "gemm-floor")
+RATIOS = (
+    ("fastnn", "torch"),
+    ("fastnn", "gemm-floor"),
+    ("fastnn-numpy", "fastnn"),
+    ("sklearn", "fastnn"),
+)
+PACKAGES = {"torch": "torch", "sklearn": "sklearn"}
+OPTIMIZERS = {"adam": "Adam", "sgd": "SGD"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One network and training setting."""
+
+    name: str
+    sizes: tuple
+    batch_size: int
+    optimizer: str  # "adam" or "sgd"
+    lr: float
+    batchnorm: bool = False
+    dropout: float = 0.0
+    group: str = "main"
+
+    def describe(self):
+        extra = (" + batch norm" if self.batchnorm else "") + (
+            f" + dropout {self.dropout:g}" if self.dropout else ""
+        )
+        return (
+            f"{network(self.sizes)} ReLU{extra}, {OPTIMIZERS[self.optimizer]} lr {self.lr:g}, "
+            f"batch {self.batch_size}"
+        )
+
+
+def network(sizes):
+    """'784-100x5-10' for (784, 100, 100, 100, 100, 100, 10)."""
+    hidden = []
+    for s in sizes[1:-1]:
+        if hidden and hidden[-1][0] == s:
+            hidden[-1][1] += 1
+        else:
+            hidden.append([s, 1])
+    middle = [f"{s}x{k}" if k > 1 else str(s) for s, k in hidden]
+    return "-".join([str(sizes[0]), *middle, str(sizes[-1])])
+
+
+T1_SIZES = (784, 100, 100, 100, 100, 100, 10)
+MAIN = {
+    "T1": Config("T1", T1_SIZES, 100, "adam", 1e-3),
+    "T2": Config("T2", (784, 50, 10), 100, "sgd", 0.1),
+    "T3": Config("T3", (784, 1024, 1024, 10), 512, "adam", 1e-3),
+    "T4": Config("T4", T1_SIZES, 100, "adam", 1e-3, batchnorm=True, dropout=0.2),
+}
+SWEEP_BATCH = (1, 8, 32, 100, 256, 1024)
+SWEEP_WIDTH = (64, 128, 256, 512, 1024, 2048)
+QUICK_SWEEP_BATCH = (8, 100)
+QUICK_SWEEP_WIDTH = (64,)
+
+
+def sweep_configs(kind, values):
+    if kind == "batch":
+        return [Config(f"batch={b}", T1_SIZES, b, "adam", 1e-3, group="batch") for b in values]
+    return [Config(f"width={w}", (784, w, w, 10), 100, "adam", 1e-3, group="width") for w in values]
+
+
+SWEEP_TITLES = {
+    "batch": f"batch-size sweep: {network(T1_SIZES)} ReLU, Adam lr 0.001",
+    "width": "width sweep: 784-W-W-10 ReLU, Adam lr 0.001, batch 100",
+}
+
+
+class Skipped(Exception):
+    """An implementation that cannot run a config; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """How many images and steps one timed epoch uses, and the factor to a full epoch."""
+
+    rows: int
+    steps_per_epoch: int
+    timed_steps: int
+    scale: float
+    extrapolated: bool
+
+
+def plan_epoch(n, batch_size, max_steps):
+    steps = math.ceil(n / batch_size)
+    if steps <= max_steps:
+        return Plan(n, steps, steps, 1.0, False)
+    return Plan(max_steps * batch_size, steps, max_steps, steps / max_steps, True)
+
+
+def batch_sizes(rows, batch_size):
+    """The batch sizes of one epoch over ``rows`` images: full batches, then the remainder."""
+    full, last = divmod(rows, batch_size)
+    return [batch_size] * full + ([last] if last else [])
+
+
+# -- the implementations: each is built once per config; epoch() returns seconds --------------
+class Fastnn:
+    def __init__(self, cfg, x, y, reference=False):
+        self.reference = None
+        if reference:
+            try:  # run as a script, bench/ is on sys.path
+                from reference_mode import kernel_twins, reference_kernels
+            except ImportError:
+                from bench.reference_mode import kernel_twins, reference_kernels
+
+            try:
+                kernel_twins()
+            except LookupError as e:
+                raise Skipped(str(e)) from None
+            self.reference = reference_kernels
+        self.cfg, self.x, self.y = cfg, x, y
+        self.model = fn.MLP(
+            list(cfg.sizes), activation="relu", batchnorm=cfg.batchnorm, dropout=cfg.dropout, seed=0
+        )
+        params = self.model.parameters()
+        if cfg.optimizer == "adam":
+            self.optimizer = fn.optim.Adam(params, lr=cfg.lr)
+        else:
+            self.optimizer = fn.optim.SGD(params, lr=cfg.lr)
+        self.seed = 0
+
+    def epoch(self):
+        with self.reference() if self.reference else contextlib.nullcontext():
+            history = fn.fit(
+                self.model,
+                self.x,
+                self.y,
+                optimizer=self.optimizer,
+                epochs=1,
+                batch_size=self.cfg.batch_size,
+                verbose=0,
+                seed=self.seed,
+            )
+        self.seed += 1
+        return history["seconds"][0]
+
+
+class Torch:
+    def __init__(self, cfg, x, y):
+        import torch
+        from torch import nn
+
+        torch.manual_seed(0)
+        sizes, layers = cfg.sizes, []
+        for i in range(len(sizes) - 2):
+            if cfg.batchnorm:
+                layers += [
+                    nn.Linear(sizes[i], sizes[i + 1], bias=False),
+                    nn.BatchNorm1d(sizes[i + 1]),
+                ]
+            else:
+                layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+            layers.append(nn.ReLU())
+            if cfg.dropout:
+                layers.append(nn.Dropout(cfg.dropout))
+        layers.append(nn.Linear(sizes[-2], sizes[-1]))
+        self.model = nn.Sequential(*layers)
+        self.model.train()
+        self.loss = nn.CrossEntropyLoss()
+        optim = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.SGD
+        self.optimizer = optim(self.model.parameters(), lr=cfg.lr)
+        self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
+        self.generator = torch.Generator().manual_seed(0)
+        self.torch, self.batch_size = torch, cfg.batch_size
+
+    def epoch(self):
+        model, loss_fn, opt, x, y, b = (
+            self.model,
+            self.loss,
+            self.optimizer,
+            self.x,
+            self.y,
+            self.batch_size,
+        )
+        n = x.shape[0]
+        start = time.perf_counter()
+        perm = self.torch.randperm(n, generator=self.generator)
+        for lo in range(0, n, b):
+            idx = perm[lo : lo + b]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x[idx]), y[idx])
+            loss.backward()
+            opt.step()
+        return time.perf_counter() - start
+
+
+class Sklearn:
+    def __init__(self, cfg, x, y):
+        if cfg.batchnorm or cfg.dropout:
+            raise Skipped("MLPClassifier has no batch norm or dropout")
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPClassifier
+
+        kw = {}
+        if cfg.optimizer == "sgd":  # sklearn's SGD defaults to Nesterov momentum 0.9
+            kw = {"momentum": 0.0, "nesterovs_momentum": False, "learning_rate": "constant"}
+        self.model = MLPClassifier(
+            hidden_layer_sizes=cfg.sizes[1:-1],
+            activation="relu",
+            solver=cfg.optimizer,
+            batch_size=cfg.batch_size,
+            learning_rate_init=cfg.lr,
+            alpha=0.0,
+            max_iter=1,
+            warm_start=True,
+            shuffle=True,
+            random_state=np.random.RandomState(0),
+            tol=0.0,
+            n_iter_no_change=10**9,
+            **kw,
+        )
+        self.x, self.y, self.warning = x, y, ConvergenceWarning
+
+    def epoch(self):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", self.warning)
+            start = time.perf_counter()
+            self.model.fit(self.x, self.y)
+            return time.perf_counter() - start
+
+
+class GemmFloor:
+    def __init__(self, cfg, x, y):
+        rng = np.random.default_rng(0)
+        sizes = cfg.sizes
+        self.batches = batch_sizes(x.shape[0], cfg.batch_size)
+        self.weights = [
+            (rng.standard_normal((a, b), dtype=np.float32) * np.float32(math.sqrt(2 / a)))
+            for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+        ]
+        self.dweights = [np.empty_like(w) for w in self.weights]
+        # Per batch size: the layers' inputs/outputs and their gradients, chained as in training.
+        self.buffers = {}
+        for m in set(self.batches):
+            acts = [rng.random((m, s), dtype=np.float32) for s in sizes]
+            grads = [
+                rng.standard_normal((m, s), dtype=np.float32) * np.float32(0.01) for s in sizes
+            ]
+            self.buffers[m] = (acts, grads)
+
+    def epoch(self):
+        weights, dweights, layers = self.weights, self.dweights, range(len(self.weights))
+        start = time.perf_counter()
+        for m in self.batches:
+            acts, grads = self.buffers[m]
+            for i in layers:
+                np.matmul(acts[i], weights[i], out=acts[i + 1])
+            for i in reversed(layers):
+                np.matmul(acts[i].T, grads[i + 1], out=dweights[i])
+                if i > 0:
+                    np.matmul(grads[i + 1], weights[i].T, out=grads[i])
+        return time.perf_counter() - start
+
+
+FACTORIES = {
+    "fastnn": Fastnn,
+    "fastnn-numpy": lambda cfg, x, y: Fastnn(cfg, x, y, reference=True),
+    "torch": Torch,
+    "sklearn": Sklearn,
+    "gemm-floor": GemmFloor,
+}
+
+
+# -- running ------------------------------------------------------------------------------
+def run_config(cfg, impls, x, y, repeats, max_steps):
+    """Warm up, then ``repeats`` alternating rounds; the result dict that goes into the JSON."""
+    plan = plan_epoch(x.shape[0], cfg.batch_size, max_steps)
+    xs, ys = x[: plan.rows], y[: plan.rows]
+    runners, notes = {}, {}
+    for name in impls:
+        try:
+            runners[name] = FACTORIES[name](cfg, xs, ys)
+        except Skipped as e:
+            notes[name] = str(e)
+    for name, runner in runners.items():
+        print(f"  {cfg.name}: warming up {name}", file=sys.stderr, flush=True)
+        runner.epoch()
+    names = list(runners)
+    times = {name: [] for name in names}
+    for r in range(repeats):
+        k = r % len(names) if names else 0
+        for name in names[k:] + names[:k]:
+            times[name].append(runners[name].epoch())
+    median = {name: statistics.median(t) * plan.scale for name, t in times.items()}
+    ratios = {f"{a}/{b}": median[a] / median[b] for a, b in RATIOS if a in median and b in median}
+    print(
+        f"{cfg.name}: " + ", ".join(f"{k} {v:.4f} s" for k, v in median.items()),
+        file=sys.stderr,
+        flush=True,
+    )
+    return {
+        "name": cfg.name,
+        "group": cfg.group,
+        "description": cfg.describe(),
+        "sizes": list(cfg.sizes),
+        "batch_size": cfg.batch_size,
+        "optimizer": cfg.optimizer,
+        "lr": cfg.lr,
+        "batchnorm": cfg.batchnorm,
+        "dropout": cfg.dropout,
+        "images": plan.rows,
+        "steps_per_epoch": plan.steps_per_epoch,
+        "timed_steps": plan.timed_steps,
+        "extrapolated": plan.extrapolated,
+        "scale": plan.scale,
+        "times": times,
+        "median": median,
+        "ratios": ratios,
+        "notes": notes,
+    }
+
+
+def load_data(n):
+    """The first ``n`` MNIST images that ship with fastnn: x (n, 784) float32, y (n,) int64."""
+    try:
+        (x, y), _ = fn.datasets.load_mnist_sample(train_size=n, test_size=0)
+    except (TypeError, ValueError):
+        folder = pathlib.Path(fn.__file__).parent / "data" / "mnist"
+        images = fn.datasets.read_idx(folder / "t10k-images-idx3-ubyte.gz")[:n]
+        x = (images.reshape(len(images), -1) / np.float32(255)).astype(np.float32)
+        y = fn.datasets.read_idx(folder / "t10k-labels-idx1-ubyte.gz")[:n].astype(np.int64)
+    return np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(y, dtype=np.int64)
+
+
+def usable_cores():
+    """The cores this process may run on (its affinity mask), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def cpu_model():
+    with contextlib.suppress(OSError):
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def machine(threads, available):
+    import numba
+    from threadpoolctl import threadpool_info
+
+    versions = {
+        "python": platform.python_version(),
+        "fastnn": fn.__version__,
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+    }
+    for impl, module in PACKAGES.items():
+        if impl in available:
+            versions[module] = importlib.import_module(module).__version__
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel ran
+        layer = None
+    return {
+        "cpu": cpu_model(),
+        "cores": usable_cores(),
+        "cpu_count": os.cpu_count(),
+        "threads": threads,
+        "versions": versions,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "torch_omp_wait_policy": TORCH_OMP_WAIT_POLICY if "torch" in available else None,
+        "numba_threading_layer": layer,
+        "threadpools": [
+            {k: p.get(k) for k in ("user_api", "internal_api", "version", "num_threads")}
+            | {"library": os.path.basename(p.get("filepath", ""))}
+            for p in threadpool_info()
+        ],
+    }
+
+
+def header(m, settings):
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if k != "python")
+    cores = f"{m['cores']} cores" + (
+        f" (of {m['cpu_count']})" if m["cpu_count"] and m["cpu_count"] != m["cores"] else ""
+    )
+    rounds = f"{settings['repeats']} round" + ("s" if settings["repeats"] > 1 else "")
+    return (
+        f"{m['cpu']} | {cores} | {m['threads']} threads | {versions} | "
+        f"Python {m['versions']['python']} | OMP_WAIT_POLICY {m['omp_wait_policy']}"
+        + (f" (torch: {m['torch_omp_wait_policy']})" if m["torch_omp_wait_policy"] else "")
+        + " | "
+        f"median of {rounds}, seconds per epoch over {settings['images']} MNIST images"
+    )
+
+
+def table(results, impls):
+    """Markdown table of medians (s/epoch) and ratios for ``results`` over ``impls``."""
+    ratios = [f"{a}/{b}" for a, b in RATIOS if a in impls and b in impls]
+    lines = [
+        "| config | steps/epoch | " + " | ".join(impls) + " | " + " | ".join(ratios) + " |",
+        "|---|---:|" + "---:|" * (len(impls) + len(ratios)),
+    ]
+    footnotes = []
+    for r in results:
+        steps = f"{r['steps_per_epoch']}" + ("*" if r["extrapolated"] else "")
+        cells = [f"{r['median'][i]:.4f}" if i in r["median"] else "-" for i in impls]
+        cells += [f"{r['ratios'][k]:.2f}" if k in r["ratios"] else "-" for k in ratios]
+        lines.append(f"| {r['name']} | {steps} | " + " | ".join(cells) + " |")
+        if r["extrapolated"]:
+            footnotes.append(
+                f"\\* {r['name']}: extrapolated: timed {r['timed_steps']} steps over the first "
+                f"{r['images']} images, scaled by {r['scale']:.3g} to {r['steps_per_epoch']} steps."
+            )
+        footnotes += [f"{r['name']}: {i} skipped: {why}." for i, why in r["notes"].items()]
+    return "\n".join(lines + ([""] + footnotes if footnotes else []))
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--threads", type=int, default=None, help="threads for everyone (default: all usable cores)"
+    )
+    p.add_argument("--repeats", type=int, default=None, help="timed rounds (5; --quick 1)")
+    p.add_argument("--config", nargs="+", type=str.upper, choices=sorted(MAIN), default=None)
+    p.add_argument("--sweep", action="append", choices=("batch", "width"), default=[])
+    p.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
+    p.add_argument("--images", type=int, default=None, help="MNIST images (10000; --quick 300)")
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="longer epochs are timed over this many steps and extrapolated (1000; --quick 20)",
+    )
+    p.add_argument("--json", type=pathlib.Path, default=None, help="write all figures here")
+    p.add_argument("--quick", action="store_true", help="1 round, 300 images, T2, tiny sweeps")
+    args = p.parse_args(argv)
+    q = args.quick
+    defaults = {"repeats": (5, 1), "images": (10000, 300), "max_steps": (1000, 20)}
+    for name, (full, quick) in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, quick if q else full)
+    args.config = args.config or (["T2"] if q else ["T1", "T2", "T3", "T4"])
+    import numba
+
+    limit = numba.config.NUMBA_NUM_THREADS
+    if args.threads is None:
+        args.threads = min(usable_cores(), limit)
+    for name in ("repeats", "images", "max_steps"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if not 1 <= args.threads <= limit:
+        p.error(f"--threads must be 1 to {limit}")
+    if not 1 <= args.images <= 10000:
+        p.error("--images must be 1 to 10000")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    available, skipped = [], {}
+    for impl in args.impls:
+        module = PACKAGES.get(impl)
+        try:
+            if module:
+                importlib.import_module(module)
+        except ImportError as e:
+            skipped[impl] = f"{module} not installed ({e})"
+            print(f"compare: skipping {impl}: {skipped[impl]}", file=sys.stderr)
+        else:
+            available.append(impl)
+
+    from threadpoolctl import threadpool_limits
+
+    fn.set_num_threads(args.threads)
+    if "torch" in available:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+    groups = [("main configs", [MAIN[c] for c in args.config], available)]
+    for kind in dict.fromkeys(args.sweep or (["batch", "width"] if args.quick else [])):
+        values = (
+            (QUICK_SWEEP_BATCH if kind == "batch" else QUICK_SWEEP_WIDTH)
+            if args.quick
+            else (SWEEP_BATCH if kind == "batch" else SWEEP_WIDTH)
+        )
+        impls = [i for i in available if i in SWEEP_IMPLS]
+        groups.append((SWEEP_TITLES[kind], sweep_configs(kind, values), impls))
+
+    x, y = load_data(args.images)
+    tables, results = [], []
+    with threadpool_limits(limits=args.threads):
+        for title, configs, impls in groups:
+            rows = [run_config(c, impls, x, y, args.repeats, args.max_steps) for c in configs]
+            results += rows
+            legend = (
+                [f"- {c.name}: {c.describe()}" for c in configs] if title == "main configs" else []
+            )
+            tables.append(
+                "\n".join(
+                    [f"## {title}", "", *legend, *([""] if legend else []), table(rows, impls)]
+                )
+            )
+        info = machine(args.threads, available)
+
+    settings = {
+        "threads": args.threads,
+        "repeats": args.repeats,
+        "images": int(x.shape[0]),
+        "max_steps": args.max_steps,
+        "quick": args.quick,
+        "configs": args.config,
+        "sweeps": [g[0] for g in groups[1:]],
+        "implementations": available,
+        "units": "seconds per epoch (median); times: raw seconds per timed round, "
+        "median = median(times) * scale",
+    }
+    print(f"# fastnn compare: {header(info, settings)}\n")
+    if skipped:
+        print("\n".join(f"{i} skipped: {why}" for i, why in skipped.items()) + "\n")
+    print("\n\n".join(tables))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"machine": info, "settings": settings, "skipped": skipped, "results": results}
+        args.json.write_text(json.dumps(payload, indent=1) + "\n")
+        print(f"\nwrote {args.json}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
