@@ -32,7 +32,9 @@ seconds per epoch and ratios of medians. All run with the same thread count: Num
 through ``fastnn.set_num_threads``, ``torch.set_num_threads``, and ``threadpoolctl`` limits
 (BLAS and OpenMP) around everything. ``import fastnn`` sets ``OMP_WAIT_POLICY=PASSIVE`` for
 Numba's OpenMP runtime unless the user set it; torch is imported first so that its own
-runtime keeps torch's default policy (the header says which each had).
+runtime keeps torch's default policy (the header says which each had). With
+``OMP_WAIT_POLICY=PASSIVE`` set beforehand both get it, which suits a busy machine better:
+there torch's spinning threads can make its epochs several times slower.
 
 Where an epoch has more than ``--max-steps`` steps (batch 1 and 8 in the batch sweep), every
 implementation runs ``max-steps`` full batches over the first ``max-steps * batch`` images and
@@ -57,8 +59,9 @@ import numpy as np
 
 # An OpenMP runtime reads OMP_WAIT_POLICY once, when it loads. `import fastnn` sets PASSIVE
 # (unless the user chose a value) for Numba's runtime; torch loads its own copy, so importing
-# torch first keeps torch's default (spinning) policy, as in a torch-only program. On 2 cores,
-# PASSIVE made torch's T1 epochs 1.5-2.5x slower.
+# torch first keeps torch's default (spinning) policy, as in a torch-only program. With 2
+# threads, PASSIVE made torch's T1 epochs 1.5-2.5x slower (0.20-0.28 s -> 0.35-0.45 s on a
+# quiet Xeon pinned to 2 cores, 0.27 -> 0.68 s on the 2-core development machine).
 TORCH_OMP_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY") or "default"
 with contextlib.suppress(ImportError):
     importlib.import_module("torch")
@@ -119,10 +122,11 @@ MAIN = {
     "T3": Config("T3", (784, 1024, 1024, 10), 512, "adam", 1e-3),
     "T4": Config("T4", T1_SIZES, 100, "adam", 1e-3, batchnorm=True, dropout=0.2),
 }
-SWEEP_BATCH = (1, 8, 32, 100, 256, 1024)
-SWEEP_WIDTH = (64, 128, 256, 512, 1024, 2048)
-QUICK_SWEEP_BATCH = (8, 100)
-QUICK_SWEEP_WIDTH = (64,)
+# The sweeps' values, full and with --quick.
+SWEEPS = {
+    "batch": ((1, 8, 32, 100, 256, 1024), (8, 100)),
+    "width": ((64, 128, 256, 512, 1024, 2048), (64,)),
+}
 
 
 def sweep_configs(kind, values):
@@ -543,30 +547,24 @@ def main(argv=None):
 
         torch.set_num_threads(args.threads)
 
-    groups = [("main configs", [MAIN[c] for c in args.config], available)]
-    for kind in dict.fromkeys(args.sweep or (["batch", "width"] if args.quick else [])):
-        values = (
-            (QUICK_SWEEP_BATCH if kind == "batch" else QUICK_SWEEP_WIDTH)
-            if args.quick
-            else (SWEEP_BATCH if kind == "batch" else SWEEP_WIDTH)
-        )
+    # (title, configs, implementations, legend?) per table
+    groups = [("main configs", [MAIN[c] for c in args.config], available, True)]
+    sweeps = list(dict.fromkeys(args.sweep or (list(SWEEPS) if args.quick else [])))
+    for kind in sweeps:
+        values = SWEEPS[kind][1 if args.quick else 0]
         impls = [i for i in available if i in SWEEP_IMPLS]
-        groups.append((SWEEP_TITLES[kind], sweep_configs(kind, values), impls))
+        groups.append((SWEEP_TITLES[kind], sweep_configs(kind, values), impls, False))
 
     x, y = load_data(args.images)
     tables, results = [], []
     with threadpool_limits(limits=args.threads):
-        for title, configs, impls in groups:
+        for title, configs, impls, with_legend in groups:
             rows = [run_config(c, impls, x, y, args.repeats, args.max_steps) for c in configs]
             results += rows
-            legend = (
-                [f"- {c.name}: {c.describe()}" for c in configs] if title == "main configs" else []
-            )
-            tables.append(
-                "\n".join(
-                    [f"## {title}", "", *legend, *([""] if legend else []), table(rows, impls)]
-                )
-            )
+            lines = [f"## {title}", ""]
+            if with_legend:
+                lines += [f"- {c.name}: {c.describe()}" for c in configs] + [""]
+            tables.append("\n".join([*lines, table(rows, impls)]))
         info = machine(args.threads, available)
 
     settings = {
@@ -576,7 +574,7 @@ def main(argv=None):
         "max_steps": args.max_steps,
         "quick": args.quick,
         "configs": args.config,
-        "sweeps": [g[0] for g in groups[1:]],
+        "sweeps": sweeps,
         "implementations": available,
         "units": "seconds per epoch (median); times: raw seconds per timed round, "
         "median = median(times) * scale",
