@@ -3,9 +3,9 @@
     python bench/compare.py [--threads N] [--repeats R] [--config T1 T3] [--sweep batch]
                             [--sweep width] [--json out.json] [--quick]
 
-Data: the first n of the 10,000 MNIST images that ship with fastnn (float32 in [0, 1], 784
-features, int64 labels). One epoch = ceil(n / batch) steps over a fresh shuffle, the last
-batch partial; every implementation does exactly that work. What each number covers:
+Data: the first n of the 10,000 MNIST images that ship with fastnn, in file order (float32 in
+[0, 1], 784 features, int64 labels). One epoch = ceil(n / batch) steps over a fresh shuffle, the
+last batch partial; every implementation does exactly that work. What each number covers:
 
 - fastnn: ``history["seconds"][0]`` of ``fastnn.fit(epochs=1, verbose=0, seed=k)`` in round k,
   on one model and optimizer kept across rounds. That is fit's epoch loop (shuffle, gathering each
@@ -25,16 +25,21 @@ batch partial; every implementation does exactly that work. What each number cov
   preallocated float32 buffers: per step and Linear layer x @ W, x.T @ dz and (except the
   first layer) dz @ W.T, for the same batches as an epoch. No elementwise work at all.
 
-Method: each implementation runs one untimed warm-up epoch (Numba compilation, first touch),
-then ``--repeats`` rounds each time one epoch of every implementation in turn (the starting
-implementation rotates per round, so machine noise hits all alike). The table gives the median
-seconds per epoch and ratios of medians. All run with the same thread count: Numba and BLAS
-through ``fastnn.set_num_threads``, ``torch.set_num_threads``, and ``threadpoolctl`` limits
-(BLAS and OpenMP) around everything. ``import fastnn`` sets ``OMP_WAIT_POLICY=PASSIVE`` for
-Numba's OpenMP runtime unless the user set it; torch is imported first so that its own
-runtime keeps torch's default policy (the header says which each had). With
-``OMP_WAIT_POLICY=PASSIVE`` set beforehand both get it, which suits a busy machine better:
-there torch's spinning threads can make its epochs several times slower.
+Method: each implementation runs in its own worker process, started fresh for this run, as
+it would run in a program of its own: fastnn with the OpenMP settings ``import fastnn``
+chooses (``OMP_WAIT_POLICY=PASSIVE`` unless set), PyTorch with its defaults. Sharing one
+process is not neutral: when torch is imported first, Numba's parallel kernels bind to
+torch's OpenMP runtime, whose threads spin after each parallel region and take the cores
+the next matrix product needs (a T3 epoch of fastnn took 1.64 s with torch imported
+first, 0.77 s without); imported the other way round, torch's threads wait passively and
+its small-batch epochs slow down. Each worker loads the data itself and limits Numba,
+BLAS and OpenMP to ``--threads`` (``fastnn.set_num_threads``, ``torch.set_num_threads``,
+``threadpoolctl``). The parent only sends commands: build a config's model, run an
+epoch. Each implementation runs one untimed warm-up epoch (Numba compilation, first
+touch), then ``--repeats`` rounds each time one epoch of every implementation in turn (the
+starting implementation rotates per round, so machine noise hits all alike); idle workers
+wait on a pipe and use no CPU. The table gives the median seconds per epoch and ratios of
+medians.
 
 Where an epoch has more than ``--max-steps`` steps (batch 1 and 8 in the batch sweep), every
 implementation runs ``max-steps`` full batches over the first ``max-steps * batch`` images and
@@ -44,29 +49,25 @@ the time is scaled to the epoch's step count: marked "extrapolated" in table and
 import argparse
 import contextlib
 import dataclasses
+import gzip
 import importlib
+import importlib.util
 import json
 import math
+import multiprocessing
 import os
 import pathlib
 import platform
 import statistics
 import sys
 import time
+import traceback
 import warnings
 
 import numpy as np
 
-# An OpenMP runtime reads OMP_WAIT_POLICY once, when it loads. `import fastnn` sets PASSIVE
-# (unless the user chose a value) for Numba's runtime; torch loads its own copy, so importing
-# torch first keeps torch's default (spinning) policy, as in a torch-only program. With 2
-# threads, PASSIVE made torch's T1 epochs 1.5-2.5x slower (0.20-0.28 s -> 0.35-0.45 s on a
-# quiet Xeon pinned to 2 cores, 0.27 -> 0.68 s on the 2-core development machine).
-TORCH_OMP_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY") or "default"
-with contextlib.suppress(ImportError):
-    importlib.import_module("torch")
-
-import fastnn as fn  # noqa: E402
+# This module imports neither fastnn nor torch at the top: the parent process only drives
+# the workers, and each worker imports what its implementation needs (``_start``).
 
 IMPLS = ("fastnn", "fastnn-numpy", "torch", "sklearn", "gemm-floor")
 SWEEP_IMPLS = ("fastnn", "torch", "gemm-floor")
@@ -184,6 +185,9 @@ class Fastnn:
             except LookupError as e:
                 raise Skipped(str(e)) from None
             self.reference = reference_kernels
+        import fastnn as fn
+
+        self.fit = fn.fit
         self.cfg, self.x, self.y = cfg, x, y
         self.model = fn.MLP(
             list(cfg.sizes), activation="relu", batchnorm=cfg.batchnorm, dropout=cfg.dropout, seed=0
@@ -197,7 +201,7 @@ class Fastnn:
 
     def epoch(self):
         with self.reference() if self.reference else contextlib.nullcontext():
-            history = fn.fit(
+            history = self.fit(
                 self.model,
                 self.x,
                 self.y,
@@ -337,26 +341,182 @@ FACTORIES = {
 }
 
 
-# -- running ------------------------------------------------------------------------------
-def run_config(cfg, impls, x, y, repeats, max_steps):
-    """Warm up, then ``repeats`` alternating rounds; the result dict that goes into the JSON."""
-    plan = plan_epoch(x.shape[0], cfg.batch_size, max_steps)
-    xs, ys = x[: plan.rows], y[: plan.rows]
-    runners, notes = {}, {}
-    for name in impls:
+# -- the workers: one process per implementation ---------------------------------------------
+def _start(impl, threads):
+    """Import what ``impl`` needs in this worker and set its thread counts; ImportError when
+    its package is missing."""
+    policy = os.environ.get("OMP_WAIT_POLICY")  # as the implementation finds it
+    if impl.startswith("fastnn"):
+        import fastnn as fn
+
+        fn.set_num_threads(threads)
+        policy = os.environ.get("OMP_WAIT_POLICY")  # import fastnn sets PASSIVE unless set
+    elif impl == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+    elif impl == "sklearn":
+        importlib.import_module("sklearn.neural_network")
+    return policy or "default"
+
+
+def _info(impl, policy):
+    """Versions, thread pools and OpenMP policy as this worker sees them."""
+    from threadpoolctl import threadpool_info
+
+    versions = {"numpy": np.__version__}
+    layer = None
+    if impl.startswith("fastnn"):
+        import numba
+
+        import fastnn
+
+        versions = {"fastnn": fastnn.__version__, **versions, "numba": numba.__version__}
+        with contextlib.suppress(ValueError):  # no parallel kernel ran
+            layer = numba.threading_layer()
+    elif impl in PACKAGES:
+        versions[PACKAGES[impl]] = importlib.import_module(PACKAGES[impl]).__version__
+    return {
+        "versions": versions,
+        "omp_wait_policy": policy,
+        "numba_threading_layer": layer,
+        "threadpools": [
+            {k: p.get(k) for k in ("user_api", "internal_api", "version", "num_threads")}
+            | {"library": os.path.basename(p.get("filepath", ""))}
+            for p in threadpool_info()
+        ],
+    }
+
+
+def _serve(conn, impl, threads, images):
+    """A worker's loop: answer ("build", config fields), ("epoch", None), ("info", None) and
+    ("stop", None) with (status, payload), status "ok", "skipped" or "error"."""
+    try:
+        policy = _start(impl, threads)
+    except ImportError as e:
+        conn.send(("skipped", f"{PACKAGES.get(impl, impl)} not installed ({e})"))
+        return
+    except Exception:
+        conn.send(("error", traceback.format_exc()))
+        return
+    from threadpoolctl import threadpool_limits
+
+    x, y = load_data(images)
+    runner = None
+    conn.send(("ok", None))
+    with threadpool_limits(limits=threads):
+        while True:
+            command, arg = conn.recv()
+            try:
+                if command == "stop":
+                    break
+                if command == "build":
+                    runner = None  # free the previous config's model first
+                    cfg, rows = Config(**arg[0]), arg[1]
+                    runner = FACTORIES[impl](cfg, x[:rows], y[:rows])
+                    reply = None
+                elif command == "epoch":
+                    reply = runner.epoch()
+                elif command == "info":
+                    reply = _info(impl, policy)
+                else:
+                    raise ValueError(f"unknown command {command!r}")
+            except Skipped as e:
+                conn.send(("skipped", str(e)))
+            except Exception:
+                conn.send(("error", traceback.format_exc()))
+            else:
+                conn.send(("ok", reply))
+
+
+class WorkerError(RuntimeError):
+    """An implementation failed in its worker; the message holds the worker's traceback."""
+
+
+class Worker:
+    """The parent's handle on one implementation's process."""
+
+    def __init__(self, impl, threads, images):
+        ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: nothing inherited
+        self.impl = impl
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(
+            target=_serve, args=(child, impl, threads, images), name=f"compare-{impl}", daemon=True
+        )
+        self.process.start()
+        child.close()
+        self.status, self.reason = self._receive()
+
+    def _receive(self):
         try:
-            runners[name] = FACTORIES[name](cfg, xs, ys)
-        except Skipped as e:
-            notes[name] = str(e)
-    for name, runner in runners.items():
+            status, payload = self.conn.recv()
+        except EOFError:
+            self.process.join(5)
+            raise WorkerError(
+                f"the {self.impl} worker exited (code {self.process.exitcode})"
+            ) from None
+        if status == "error":
+            raise WorkerError(f"{self.impl} failed in its worker:\n{payload}")
+        return status, payload
+
+    def call(self, command, arg=None):
+        """(status, payload) of one command; raises WorkerError on a failure in the worker."""
+        self.conn.send((command, arg))
+        return self._receive()
+
+    def close(self):
+        with contextlib.suppress(OSError, EOFError, WorkerError):
+            if self.process.is_alive():
+                self.conn.send(("stop", None))
+        self.process.join(10)
+        if self.process.is_alive():
+            self.process.kill()
+        self.conn.close()
+
+
+def start_workers(impls, threads, images):
+    """({impl: Worker} of those that started, {impl: why skipped})."""
+    workers, skipped = {}, {}
+    try:
+        for impl in impls:
+            worker = Worker(impl, threads, images)
+            if worker.status == "skipped":
+                skipped[impl] = worker.reason
+                worker.close()
+                print(f"compare: skipping {impl}: {worker.reason}", file=sys.stderr)
+            else:
+                workers[impl] = worker
+    except BaseException:
+        for w in workers.values():
+            w.close()
+        raise
+    return workers, skipped
+
+
+# -- running ------------------------------------------------------------------------------
+def run_config(cfg, workers, images, repeats, max_steps, settle=0.0):
+    """Warm up, then ``repeats`` alternating rounds; the result dict that goes into the JSON.
+
+    ``settle`` seconds of pause before each timed epoch let the previous implementation's
+    idle threads stop spinning (OpenBLAS's and OpenMP's workers busy-wait a while after their
+    last task before they sleep)."""
+    plan = plan_epoch(images, cfg.batch_size, max_steps)
+    ready, notes = [], {}
+    for name, worker in workers.items():
+        status, reason = worker.call("build", (dataclasses.asdict(cfg), plan.rows))
+        if status == "skipped":
+            notes[name] = reason
+        else:
+            ready.append(name)
+    for name in ready:
         print(f"  {cfg.name}: warming up {name}", file=sys.stderr, flush=True)
-        runner.epoch()
-    names = list(runners)
-    times = {name: [] for name in names}
+        workers[name].call("epoch")
+    times = {name: [] for name in ready}
     for r in range(repeats):
-        k = r % len(names) if names else 0
-        for name in names[k:] + names[:k]:
-            times[name].append(runners[name].epoch())
+        k = r % len(ready) if ready else 0
+        for name in ready[k:] + ready[:k]:
+            time.sleep(settle)
+            times[name].append(workers[name].call("epoch")[1])
     median = {name: statistics.median(t) * plan.scale for name, t in times.items()}
     ratios = {f"{a}/{b}": median[a] / median[b] for a, b in RATIOS if a in median and b in median}
     print(
@@ -386,16 +546,29 @@ def run_config(cfg, impls, x, y, repeats, max_steps):
     }
 
 
+def _read_idx_gz(path, magic):
+    """The array in a gzipped IDX file of unsigned bytes (MNIST's format)."""
+    data = gzip.decompress(path.read_bytes())
+    ndim = data[3]
+    if data[:4] != bytes([0, 0, 8, ndim]) or ndim != magic:
+        raise ValueError(f"{path}: not an IDX file of {magic}-dimensional unsigned bytes")
+    shape = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
+    return np.frombuffer(data, np.uint8, math.prod(shape), 4 + 4 * ndim).reshape(shape)
+
+
 def load_data(n):
-    """The first ``n`` MNIST images that ship with fastnn: x (n, 784) float32, y (n,) int64."""
-    try:
-        (x, y), _ = fn.datasets.load_mnist_sample(train_size=n, test_size=0)
-    except (TypeError, ValueError):
-        folder = pathlib.Path(fn.__file__).parent / "data" / "mnist"
-        images = fn.datasets.read_idx(folder / "t10k-images-idx3-ubyte.gz")[:n]
-        x = (images.reshape(len(images), -1) / np.float32(255)).astype(np.float32)
-        y = fn.datasets.read_idx(folder / "t10k-labels-idx1-ubyte.gz")[:n].astype(np.int64)
-    return np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(y, dtype=np.int64)
+    """The first ``n`` MNIST images that ship with fastnn: x (n, 784) float32, y (n,) int64.
+
+    Read from the package's files without importing fastnn (whose import sets OpenMP's
+    policy for whoever loads OpenMP next)."""
+    spec = importlib.util.find_spec("fastnn")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("fastnn is not installed: pip install . (or -e .) first")
+    folder = pathlib.Path(list(spec.submodule_search_locations)[0]) / "data" / "mnist"
+    images = _read_idx_gz(folder / "t10k-images-idx3-ubyte.gz", 3)[:n]
+    labels = _read_idx_gz(folder / "t10k-labels-idx1-ubyte.gz", 1)[:n]
+    x = images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
+    return np.ascontiguousarray(x), labels.astype(np.int64)
 
 
 def usable_cores():
@@ -414,51 +587,41 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
-def machine(threads, available):
-    import numba
-    from threadpoolctl import threadpool_info
-
-    versions = {
-        "python": platform.python_version(),
-        "fastnn": fn.__version__,
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-    }
-    for impl, module in PACKAGES.items():
-        if impl in available:
-            versions[module] = importlib.import_module(module).__version__
-    try:
-        layer = numba.threading_layer()
-    except ValueError:  # no parallel kernel ran
-        layer = None
+def machine(threads, workers):
+    """The machine, and each implementation's versions, thread pools and OpenMP policy."""
+    infos = {impl: w.call("info")[1] for impl, w in workers.items()}
+    versions = {"python": platform.python_version()}
+    for info in infos.values():
+        versions.update(info["versions"])
     return {
         "cpu": cpu_model(),
         "cores": usable_cores(),
         "cpu_count": os.cpu_count(),
         "threads": threads,
         "versions": versions,
-        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-        "torch_omp_wait_policy": TORCH_OMP_WAIT_POLICY if "torch" in available else None,
-        "numba_threading_layer": layer,
-        "threadpools": [
-            {k: p.get(k) for k in ("user_api", "internal_api", "version", "num_threads")}
-            | {"library": os.path.basename(p.get("filepath", ""))}
-            for p in threadpool_info()
-        ],
+        "processes": "one per implementation",
+        "implementations": infos,
     }
 
 
 def header(m, settings):
-    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if k != "python")
+    order = ["fastnn", "numpy", "numba", "torch", "sklearn"]
+    named = sorted(
+        (k for k in m["versions"] if k != "python"),
+        key=lambda k: (k not in order, order.index(k) if k in order else 0, k),
+    )
+    versions = ", ".join(f"{k} {m['versions'][k]}" for k in named)
     cores = f"{m['cores']} cores" + (
         f" (of {m['cpu_count']})" if m["cpu_count"] and m["cpu_count"] != m["cores"] else ""
     )
     rounds = f"{settings['repeats']} round" + ("s" if settings["repeats"] > 1 else "")
+    policies = ", ".join(
+        f"{impl} {info['omp_wait_policy']}" for impl, info in m["implementations"].items()
+    )
     return (
         f"{m['cpu']} | {cores} | {m['threads']} threads | {versions} | "
-        f"Python {m['versions']['python']} | OMP_WAIT_POLICY {m['omp_wait_policy']}"
-        + (f" (torch: {m['torch_omp_wait_policy']})" if m["torch_omp_wait_policy"] else "")
-        + " | "
+        f"Python {m['versions']['python']} | one process per implementation, "
+        f"OMP_WAIT_POLICY: {policies} | "
         f"median of {rounds}, seconds per epoch over {settings['images']} MNIST images"
     )
 
@@ -501,20 +664,32 @@ def parse_args(argv):
         default=None,
         help="longer epochs are timed over this many steps and extrapolated (1000; --quick 20)",
     )
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=None,
+        help="seconds of pause before each timed epoch, for idle threads to stop spinning "
+        "(0.5; --quick 0.05)",
+    )
     p.add_argument("--json", type=pathlib.Path, default=None, help="write all figures here")
     p.add_argument("--quick", action="store_true", help="1 round, 300 images, T2, tiny sweeps")
     args = p.parse_args(argv)
     q = args.quick
-    defaults = {"repeats": (5, 1), "images": (10000, 300), "max_steps": (1000, 20)}
+    defaults = {
+        "repeats": (5, 1),
+        "images": (10000, 300),
+        "max_steps": (1000, 20),
+        "settle": (0.5, 0.05),
+    }
     for name, (full, quick) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, quick if q else full)
     args.config = args.config or (["T2"] if q else ["T1", "T2", "T3", "T4"])
-    import numba
-
-    limit = numba.config.NUMBA_NUM_THREADS
+    limit = usable_cores()
     if args.threads is None:
         args.threads = min(usable_cores(), limit)
+    if args.settle < 0:
+        p.error("--settle must be at least 0")
     for name in ("repeats", "images", "max_steps"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -527,51 +702,38 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    available, skipped = [], {}
-    for impl in args.impls:
-        module = PACKAGES.get(impl)
-        try:
-            if module:
-                importlib.import_module(module)
-        except ImportError as e:
-            skipped[impl] = f"{module} not installed ({e})"
-            print(f"compare: skipping {impl}: {skipped[impl]}", file=sys.stderr)
-        else:
-            available.append(impl)
-
-    from threadpoolctl import threadpool_limits
-
-    fn.set_num_threads(args.threads)
-    if "torch" in available:
-        import torch
-
-        torch.set_num_threads(args.threads)
-
-    # (title, configs, implementations, legend?) per table
-    groups = [("main configs", [MAIN[c] for c in args.config], available, True)]
+    groups = []  # (title, configs, implementations, legend?) per table
     sweeps = list(dict.fromkeys(args.sweep or (list(SWEEPS) if args.quick else [])))
-    for kind in sweeps:
-        values = SWEEPS[kind][1 if args.quick else 0]
-        impls = [i for i in available if i in SWEEP_IMPLS]
-        groups.append((SWEEP_TITLES[kind], sweep_configs(kind, values), impls, False))
-
-    x, y = load_data(args.images)
-    tables, results = [], []
-    with threadpool_limits(limits=args.threads):
+    workers, skipped = start_workers(args.impls, args.threads, args.images)
+    try:
+        available = list(workers)
+        groups.append(("main configs", [MAIN[c] for c in args.config], available, True))
+        for kind in sweeps:
+            values = SWEEPS[kind][1 if args.quick else 0]
+            impls = [i for i in available if i in SWEEP_IMPLS]
+            groups.append((SWEEP_TITLES[kind], sweep_configs(kind, values), impls, False))
+        tables, results = [], []
         for title, configs, impls, with_legend in groups:
-            rows = [run_config(c, impls, x, y, args.repeats, args.max_steps) for c in configs]
+            chosen = {i: workers[i] for i in impls}
+            rows = [
+                run_config(c, chosen, args.images, args.repeats, args.max_steps) for c in configs
+            ]
             results += rows
             lines = [f"## {title}", ""]
             if with_legend:
                 lines += [f"- {c.name}: {c.describe()}" for c in configs] + [""]
             tables.append("\n".join([*lines, table(rows, impls)]))
-        info = machine(args.threads, available)
+        info = machine(args.threads, workers)
+    finally:
+        for w in workers.values():
+            w.close()
 
     settings = {
         "threads": args.threads,
         "repeats": args.repeats,
-        "images": int(x.shape[0]),
+        "images": args.images,
         "max_steps": args.max_steps,
+        "settle": args.settle,
         "quick": args.quick,
         "configs": args.config,
         "sweeps": sweeps,

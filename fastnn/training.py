@@ -24,6 +24,7 @@ from ._validation import as_float_array, check_positive_int
 from .callbacks import Callback
 from .container import Sequential
 from .dropout import Dropout
+from .kernels.data import count_correct, gather_rows
 from .linear import Linear, Maxout
 from .losses import MSELoss, SoftmaxCrossEntropy, check_labels
 from .losses import get as _get_loss
@@ -192,7 +193,7 @@ def _evaluate(model, loss, x, t, labels, metrics, batch_size):
             tb = t[lo : lo + batch_size]
             total += loss._forward_checked_once(z, tb) * z.shape[0]
             if "accuracy" in metrics:
-                correct += int(np.count_nonzero(z.argmax(axis=1) == labels[lo : lo + batch_size]))
+                correct += count_correct(z, labels[lo : lo + batch_size])
     finally:
         model.train(was_training)
     out = {"loss": total / x.shape[0]}
@@ -493,8 +494,6 @@ def fit(
     xb = {m: np.empty((m, x.shape[1]), dtype=x.dtype) for m in sizes}
     tb = {m: np.empty((m,) + t.shape[1:], dtype=t.dtype) for m in sizes}
     lb = {m: np.empty(m, dtype=np.int64) for m in sizes}
-    pred = {m: np.empty(m, dtype=np.int64) for m in sizes}
-    hit = {m: np.empty(m, dtype=bool) for m in sizes}
     track_acc = "accuracy" in metrics
     separate_labels = t.ndim == 2 and track_acc
     # The last finite weights, taken at the start of each epoch (see the docstring).
@@ -528,8 +527,11 @@ def fit(
                 idx = order[step * batch_size : (step + 1) * batch_size]
                 m = idx.shape[0]
                 xs, ts = xb[m], tb[m]
-                np.take(x, idx, axis=0, out=xs)
-                np.take(t, idx, axis=0, out=ts)
+                gather_rows(x, idx, xs)
+                if t.ndim == 2:
+                    gather_rows(t, idx, ts)
+                else:
+                    np.take(t, idx, out=ts)
                 z = model.forward(xs)
                 value = loss._forward_checked_once(z, ts)
                 if not math.isfinite(value):
@@ -542,9 +544,7 @@ def fit(
                         np.take(labels, idx, out=ls)
                     else:
                         ls = ts
-                    np.argmax(z, axis=1, out=pred[m])
-                    np.equal(pred[m], ls, out=hit[m])
-                    correct += int(np.count_nonzero(hit[m]))
+                    correct += count_correct(z, ls)
                 _backward(model, loss.backward())
                 optimizer.step()
                 if bar is not None:

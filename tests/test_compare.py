@@ -3,6 +3,7 @@ kernel for its NumPy twin, runs no Numba code under it, and restores everything 
 
 import importlib.util
 import json
+import os
 import pathlib
 import re
 import statistics
@@ -147,9 +148,9 @@ def test_training_under_reference_matches_kernels(optimizer, numba_calls):
 
 
 # -- compare.py -----------------------------------------------------------------------------
-def _run(args, tmp_path, prelude=""):
+def _run(args, tmp_path, env=None):
     code = (
-        f"import sys, runpy; {prelude}"
+        "import sys, runpy; "
         f"sys.path.insert(0, {str(COMPARE.parent)!r}); sys.argv = [{str(COMPARE)!r}, *{args!r}]; "
         f"runpy.run_path({str(COMPARE)!r}, run_name='__main__')"
     )
@@ -159,6 +160,7 @@ def _run(args, tmp_path, prelude=""):
         capture_output=True,
         text=True,
         timeout=600,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
@@ -192,6 +194,12 @@ def test_compare_quick_run(tmp_path):
     assert report.keys() >= {"machine", "settings", "skipped", "results"}
     assert report["machine"]["threads"] == report["settings"]["threads"] >= 1
     assert report["settings"]["repeats"] == 1
+    # One process per implementation, each reporting its own view.
+    workers = report["machine"]["implementations"]
+    assert list(workers) == report["settings"]["implementations"]
+    assert workers["fastnn"]["versions"].keys() >= {"fastnn", "numpy", "numba"}
+    assert workers["fastnn"]["omp_wait_policy"] == os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
+    assert "fastnn" not in workers["gemm-floor"]["versions"]  # never imported there
     results = {r["name"]: r for r in report["results"]}
     assert results.keys() == {"T2", "batch=8", "batch=100", "width=64"}
     assert results["batch=8"]["extrapolated"] and not results["T2"]["extrapolated"]
@@ -221,12 +229,23 @@ def test_compare_quick_run(tmp_path):
 
 @pytest.mark.slow
 def test_compare_without_torch_and_sklearn(tmp_path):
+    # Each implementation runs in its own process: hide torch and scikit-learn from all of
+    # them with packages that fail to import, first on the path.
+    hidden = tmp_path / "hidden"
+    for name in ("torch", "sklearn"):
+        (hidden / name).mkdir(parents=True)
+        (hidden / name / "__init__.py").write_text(f"raise ImportError('{name} hidden')\n")
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(hidden), os.environ.get("PYTHONPATH")])),
+    )
     stdout = _run(
         ["--quick", "--sweep", "width", "--impls", "fastnn", "torch", "sklearn", "gemm-floor"],
         tmp_path,
-        prelude="sys.modules['torch'] = None; sys.modules['sklearn'] = None; ",
+        env=env,
     )
-    assert "torch skipped" in stdout and "sklearn skipped" in stdout
+    assert "torch skipped: torch not installed (torch hidden)" in stdout
+    assert "sklearn skipped: sklearn not installed (sklearn hidden)" in stdout
     rows = _table_rows(stdout)
     assert rows.keys() == {"T2", "width=64"}
     assert set(rows["T2"]) == {"config", "steps/epoch", "fastnn", "gemm-floor", "fastnn/gemm-floor"}

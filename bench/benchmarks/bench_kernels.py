@@ -155,4 +155,8 @@ class Optimizers(_Family):
     )
 
 
-FAMILIES = (Activations, Affine, SoftmaxCrossEntropy, BatchNorm, Dropout, Optimizers)
+class Data(_Family):
+    kernels = ("gather_rows", "count_correct")
+
+
+FAMILIES = (Activations, Affine, SoftmaxCrossEntropy, BatchNorm, Dropout, Optimizers, Data)

@@ -8,7 +8,9 @@ its NumPy twin of the same name and signature) on a rows x cols problem:
 - affine: x (rows, cols) and W (cols, cols), so the product is rows x cols x cols; its
   bias + activation passes (``bias_act_*``) work on the (rows, cols) product;
 - maxout: rows x cols units from (rows, 2 * cols) pieces;
-- optimizers: flat buffers of rows * cols parameters.
+- optimizers: flat buffers of rows * cols parameters;
+- data: ``gather_rows`` copies all rows of a (rows, cols) array in shuffled order;
+  ``count_correct`` scores a (rows, cols) batch against rows labels.
 
 Kernels that update their arguments in place (optimizers, running statistics) can be called
 repeatedly on the same tuple: the values drift a little, the cost does not.
@@ -210,6 +212,14 @@ def _adamw_step(rows, cols, dtype, rng):
     return p, g, m, v, vmax, mask, 1e-3, step_size, b1, b2, eps, 1e-2, bc2, ams
 
 
+def _gather_rows(rows, cols, dtype, rng):
+    return _normal(rng, (rows, cols), dtype), rng.permutation(rows), np.empty((rows, cols), dtype)
+
+
+def _count_correct(rows, cols, dtype, rng):
+    return _normal(rng, (rows, cols), dtype), rng.integers(0, cols, rows)
+
+
 CASES = {
     "identity_forward": _elementwise(),
     "identity_backward": _elementwise(backward=True, needs_y=False),
@@ -244,6 +254,8 @@ CASES = {
     "batchnorm_backward_eval": _bn_backward_eval,
     "dropout_forward": _dropout_forward,
     "dropout_backward": _dropout_backward,
+    "gather_rows": _gather_rows,
+    "count_correct": _count_correct,
     "sgd_step": _sgd_step,
     "adagrad_step": _adagrad_step,
     "rmsprop_step": _rmsprop_step,
@@ -252,7 +264,15 @@ CASES = {
     "adamw_step": _adamw_step,
 }
 
-KERNEL_MODULES = ("activations", "affine", "softmax_cross_entropy", "batchnorm", "dropout", "optim")
+KERNEL_MODULES = (
+    "activations",
+    "affine",
+    "softmax_cross_entropy",
+    "batchnorm",
+    "dropout",
+    "optim",
+    "data",
+)
 
 
 def kernel_and_reference(name):
