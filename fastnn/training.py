@@ -24,7 +24,7 @@ from ._validation import as_float_array, check_positive_int
 from .callbacks import Callback
 from .container import Sequential
 from .dropout import Dropout
-from .kernels.data import count_correct, gather_rows
+from .kernels.data import count_equal, gather_rows
 from .linear import Linear, Maxout
 from .losses import MSELoss, SoftmaxCrossEntropy, check_labels
 from .losses import get as _get_loss
@@ -193,7 +193,7 @@ def _evaluate(model, loss, x, t, labels, metrics, batch_size):
             tb = t[lo : lo + batch_size]
             total += loss._forward_checked_once(z, tb) * z.shape[0]
             if "accuracy" in metrics:
-                correct += count_correct(z, labels[lo : lo + batch_size])
+                correct += int(np.count_nonzero(z.argmax(axis=1) == labels[lo : lo + batch_size]))
     finally:
         model.train(was_training)
     out = {"loss": total / x.shape[0]}
@@ -494,6 +494,7 @@ def fit(
     xb = {m: np.empty((m, x.shape[1]), dtype=x.dtype) for m in sizes}
     tb = {m: np.empty((m,) + t.shape[1:], dtype=t.dtype) for m in sizes}
     lb = {m: np.empty(m, dtype=np.int64) for m in sizes}
+    pred = {m: np.empty(m, dtype=np.intp) for m in sizes}
     track_acc = "accuracy" in metrics
     separate_labels = t.ndim == 2 and track_acc
     # The last finite weights, taken at the start of each epoch (see the docstring).
@@ -544,7 +545,8 @@ def fit(
                         np.take(labels, idx, out=ls)
                     else:
                         ls = ts
-                    correct += count_correct(z, ls)
+                    np.argmax(z, axis=1, out=pred[m])
+                    correct += count_equal(pred[m], ls)
                 _backward(model, loss.backward())
                 optimizer.step()
                 if bar is not None:

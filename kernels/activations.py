@@ -244,37 +244,65 @@ def elu_backward(dout, y, alpha, dx):
 
 
 @njit(**SERIAL)
+def _maxout_forward_rows(z, pieces, out, argmax, lo, hi):
+    m = np.uint64(out.shape[1])
+    p = np.uint64(pieces)
+    for i in range(lo, hi):
+        zi, oi, ai = z[i], out[i], argmax[i]
+        for j in range(m):
+            base = j * p
+            best = zi[base]
+            k_best = np.uint64(0)  # unsigned like k: Numba would unify int64 and uint64 to float
+            for k in range(np.uint64(1), p):
+                v = zi[base + k]
+                if v > best:
+                    best = v
+                    k_best = k
+            oi[j] = best
+            ai[j] = k_best
+
+
+@njit(**PARALLEL)
 def maxout_forward(z, pieces, out, argmax):
     """Maximum over groups of ``pieces`` columns.
 
     z: (batch, units * pieces), unit j's pieces in columns j*pieces ... j*pieces + pieces - 1.
     out: (batch, units) the maxima; argmax: (batch, units) int64, which piece won (first on ties).
     """
-    n, m = out.shape
-    for i in range(n):
-        for j in range(m):
-            base = j * pieces
-            best = z[i, base]
-            k_best = 0
-            for k in range(1, pieces):
-                v = z[i, base + k]
-                if v > best:
-                    best = v
-                    k_best = k
-            out[i, j] = best
-            argmax[i, j] = k_best
+    n = out.shape[0]
+    c = min(n_chunks(z.size), n)
+    if c <= 1:
+        _maxout_forward_rows(z, pieces, out, argmax, 0, n)
+    else:
+        for k in prange(c):
+            lo, hi = chunk_bounds(k, c, n)
+            _maxout_forward_rows(z, pieces, out, argmax, lo, hi)
 
 
 @njit(**SERIAL)
+def _maxout_backward_rows(dout, argmax, pieces, dz, lo, hi):
+    m = np.uint64(dout.shape[1])
+    p = np.uint64(pieces)
+    w = np.uint64(dz.shape[1])
+    for i in range(lo, hi):
+        di, ai, gi = dout[i], argmax[i], dz[i]
+        for j in range(w):
+            gi[j] = 0
+        for j in range(m):
+            gi[j * p + np.uint64(ai[j])] = di[j]
+
+
+@njit(**PARALLEL)
 def maxout_backward(dout, argmax, pieces, dz):
     """Route each dout[i, j] to the piece that won; the others get 0.
 
     dz: (batch, units * pieces).
     """
-    n, m = dout.shape
-    for i in range(n):
-        for j in range(m):
-            base = j * pieces
-            for k in range(pieces):
-                dz[i, base + k] = 0
-            dz[i, base + argmax[i, j]] = dout[i, j]
+    n = dout.shape[0]
+    c = min(n_chunks(dz.size), n)
+    if c <= 1:
+        _maxout_backward_rows(dout, argmax, pieces, dz, 0, n)
+    else:
+        for k in prange(c):
+            lo, hi = chunk_bounds(k, c, n)
+            _maxout_backward_rows(dout, argmax, pieces, dz, lo, hi)

@@ -27,25 +27,15 @@ def gather_rows(x, idx, out):
 
 
 @njit(**SERIAL)
-def count_correct(scores, labels):
-    """How many rows i of ``scores`` (batch, classes) have their largest value at column
-    ``labels[i]``, the largest taken as ``np.argmax`` does: the first maximum, or the first
-    NaN when the row has one."""
-    n, k = scores.shape
-    correct = 0
+def count_equal(a, b):
+    """How many positions i have a[i] == b[i]; a and b 1-D of one length.
+
+    ``fit`` counts correct predictions with it after ``np.argmax(scores, axis=1, out=pred)``:
+    NumPy's argmax is vectorised and sets the rules (first maximum, NaN wins); this kernel
+    replaces the ``==`` and ``count_nonzero`` that would otherwise make a boolean array.
+    """
+    n = np.uint64(a.shape[0])
+    count = 0
     for i in range(n):
-        row = scores[i]
-        best = 0
-        top = row[0]
-        if top == top:  # not NaN
-            for j in range(1, k):
-                v = row[j]
-                if v != v:
-                    best = j
-                    break
-                if v > top:
-                    best = j
-                    top = v
-        if best == labels[i]:
-            correct += 1
-    return correct
+        count += a[i] == b[i]
+    return count

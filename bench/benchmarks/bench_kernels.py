@@ -156,7 +156,7 @@ class Optimizers(_Family):
 
 
 class Data(_Family):
-    kernels = ("gather_rows", "count_correct")
+    kernels = ("gather_rows", "count_equal")
 
 
 FAMILIES = (Activations, Affine, SoftmaxCrossEntropy, BatchNorm, Dropout, Optimizers, Data)

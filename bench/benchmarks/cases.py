@@ -10,7 +10,7 @@ its NumPy twin of the same name and signature) on a rows x cols problem:
 - maxout: rows x cols units from (rows, 2 * cols) pieces;
 - optimizers: flat buffers of rows * cols parameters;
 - data: ``gather_rows`` copies all rows of a (rows, cols) array in shuffled order;
-  ``count_correct`` scores a (rows, cols) batch against rows labels.
+  ``count_equal`` compares rows * cols predicted classes with as many labels.
 
 Kernels that update their arguments in place (optimizers, running statistics) can be called
 repeatedly on the same tuple: the values drift a little, the cost does not.
@@ -216,8 +216,10 @@ def _gather_rows(rows, cols, dtype, rng):
     return _normal(rng, (rows, cols), dtype), rng.permutation(rows), np.empty((rows, cols), dtype)
 
 
-def _count_correct(rows, cols, dtype, rng):
-    return _normal(rng, (rows, cols), dtype), rng.integers(0, cols, rows)
+def _count_equal(rows, cols, dtype, rng):
+    # Predicted and true classes of rows * cols examples (dtype does not apply: integers).
+    n = rows * cols
+    return rng.integers(0, 10, n).astype(np.intp), rng.integers(0, 10, n)
 
 
 CASES = {
@@ -255,7 +257,7 @@ CASES = {
     "dropout_forward": _dropout_forward,
     "dropout_backward": _dropout_backward,
     "gather_rows": _gather_rows,
-    "count_correct": _count_correct,
+    "count_equal": _count_equal,
     "sgd_step": _sgd_step,
     "adagrad_step": _adagrad_step,
     "rmsprop_step": _rmsprop_step,
