@@ -54,6 +54,15 @@ def as_rng(rng, allow_none=True):
     """
     if isinstance(rng, np.random.Generator):
         return rng
+    if isinstance(rng, np.random.SeedSequence):
+        # A copy: spawning from the generator would otherwise advance the caller's sequence,
+        # and the same SeedSequence given twice would give different streams.
+        rng = np.random.SeedSequence(
+            rng.entropy,
+            spawn_key=rng.spawn_key,
+            pool_size=rng.pool_size,
+            n_children_spawned=rng.n_children_spawned,
+        )
     seed_like = (numbers.Integral, np.random.SeedSequence)
     if not isinstance(rng, (bool, np.bool_)) and (
         isinstance(rng, seed_like) or (rng is None and allow_none)

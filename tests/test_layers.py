@@ -291,25 +291,25 @@ def test_mlp_seed_reproducible_and_default_init(rng):
     assert all(np.array_equal(p.data, q.data) for p, q in pairs)
     c = fn.MLP([20, 30, 5], seed=8)
     assert not np.array_equal(a.parameters()[0].data, c.parameters()[0].data)
+    # A SeedSequence is a seed too: the same one twice gives the same weights (the MLP spawns
+    # its layers' streams from a copy, leaving the caller's sequence as it was).
+    seq = np.random.SeedSequence(7)
+    d, e = fn.MLP([20, 30, 5], seed=seq), fn.MLP([20, 30, 5], seed=seq)
+    assert seq.n_children_spawned == 0
+    pairs = zip(d.parameters(), e.parameters(), strict=True)
+    assert all(np.array_equal(p.data, q.data) for p, q in pairs)
     big = fn.MLP([2000, 500, 5], seed=0)
     std = big.parameters()[0].data.std()
     assert abs(std - np.sqrt(2 / 2000)) < 0.02 * np.sqrt(2 / 2000)  # He for ReLU
 
 
-def test_set_num_threads():
+def test_set_num_threads(restore_threads):
     import numba
+    from threadpoolctl import threadpool_info
 
-    before = fn.get_num_threads()
-    try:
-        fn.set_num_threads(1)
-        assert numba.get_num_threads() == 1
-        from threadpoolctl import threadpool_info
-
-        assert all(
-            lib["num_threads"] == 1 for lib in threadpool_info() if lib["user_api"] == "blas"
-        )
-    finally:
-        fn.set_num_threads(before)
+    fn.set_num_threads(1)
+    assert numba.get_num_threads() == 1
+    assert all(lib["num_threads"] == 1 for lib in threadpool_info() if lib["user_api"] == "blas")
     with pytest.raises(ValueError, match="invalid number of threads"):
         fn.set_num_threads(0)
     with pytest.raises(TypeError):

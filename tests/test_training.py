@@ -331,18 +331,14 @@ def _resumable_run(x, y, epochs, path, resume=None):
     return model, opt, history
 
 
-def test_resume_continues_exactly(rng, tmp_path):
-    threads = fn.get_num_threads()
+def test_resume_continues_exactly(rng, tmp_path, restore_threads):
     fn.set_num_threads(1)
-    try:
-        x, y = blobs(rng, n=200)
-        full, full_opt, full_history = _resumable_run(x, y, 6, tmp_path / "a.npz")
-        _resumable_run(x, y, 3, tmp_path / "b.npz")
-        part, part_opt, part_history = _resumable_run(
-            x, y, 6, tmp_path / "b.npz", resume=tmp_path / "b.npz"
-        )
-    finally:
-        fn.set_num_threads(threads)
+    x, y = blobs(rng, n=200)
+    full, full_opt, full_history = _resumable_run(x, y, 6, tmp_path / "a.npz")
+    _resumable_run(x, y, 3, tmp_path / "b.npz")
+    part, part_opt, part_history = _resumable_run(
+        x, y, 6, tmp_path / "b.npz", resume=tmp_path / "b.npz"
+    )
     for k, v in full.state_dict().items():
         np.testing.assert_array_equal(part.state_dict()[k], v, err_msg=k)
     for k, v in full_opt.state.items():
