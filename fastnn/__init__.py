@@ -19,12 +19,12 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 
-from . import callbacks, datasets, init, optim, preprocessing
+from . import callbacks, datasets, graph, init, optim, perceptron, preprocessing
 from .activation import ELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Step, Tanh
 from .container import MLP, Sequential
 from .dropout import Dropout
 from .files import load, save
-from .gradcheck import gradcheck, numerical_gradient
+from .gradcheck import gradcheck, gradient_ascent, gradient_descent, numerical_gradient
 from .linear import Linear, Maxout
 from .losses import MSELoss, SoftmaxCrossEntropy, sum_squared_error
 from .module import Module, Parameter, pack_parameters
@@ -61,10 +61,14 @@ __all__ = [
     "save",
     "get_num_threads",
     "gradcheck",
+    "gradient_ascent",
+    "gradient_descent",
+    "graph",
     "init",
     "numerical_gradient",
     "optim",
     "pack_parameters",
+    "perceptron",
     "preprocessing",
     "set_num_threads",
     "sum_squared_error",

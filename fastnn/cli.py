@@ -6,12 +6,14 @@ fastnn predict MODEL INPUT       predicted classes for the rows of INPUT
 fastnn warmup                    compile every kernel into the cache ahead of time
 fastnn info                      versions, threads, BLAS and cache folders
 fastnn demo                      an MLP learns XOR, then three interleaved spirals
+fastnn experiment NAME           one of the course's experiments (--list lists them)
 """
 
 import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -313,6 +315,48 @@ def _demo_cmd(args):
 
 
 # -- argument parsing -------------------------------------------------------------------------
+def _experiment_cmd(args):
+    from . import experiments
+
+    if args.list:
+        names = experiments.list_experiments()
+        width = max(len(name) for name, _ in names)
+        for name, description in names:
+            print(f"{name.ljust(width)}  {description}")
+        return 0
+    if args.name is None:
+        raise UsageError("name an experiment, or give --list to see them")
+    key = args.name.replace("_", "-")
+    if key not in experiments.EXPERIMENTS:
+        names = ", ".join(experiments.EXPERIMENTS)
+        raise UsageError(f"unknown experiment {args.name!r}; expected one of {names}")
+    out = None if args.no_figures else Path(args.out) / key
+    if out is not None:
+        from .plotting import _pyplot
+
+        try:
+            _pyplot()  # a clear error now, not after the run, when matplotlib is missing
+        except ImportError as e:
+            raise UsageError(f"{e}; or run with --no-figures") from None
+    start = time.perf_counter()
+    result = experiments.run(key, quick=args.quick, seed=args.seed, out=out)
+    seconds = time.perf_counter() - start
+    for path in result.get("figures", []):
+        print(f"wrote {path}")
+    print(f"{key}: {seconds:.1f} s")
+    return 0
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
 def _positive_int(text):
     try:
         value = int(text)
@@ -464,6 +508,23 @@ def build_parser():
         "--epochs", type=_positive_int, default=30, help="epochs on the spirals (default 30)"
     )
     p.set_defaults(run=_demo_cmd)
+
+    p = sub.add_parser(
+        "experiment",
+        help="run one of the course's experiments (--list lists them)",
+        description="Run one of the course's experiments: print its table, write its figures.",
+    )
+    p.add_argument("name", nargs="?", help="the experiment, e.g. gates or optimizer-paths")
+    p.add_argument("--list", action="store_true", help="list the experiments and stop")
+    p.add_argument(
+        "--out",
+        default="experiments",
+        help="folder for the PNG figures (default: ./experiments/NAME)",
+    )
+    p.add_argument("--no-figures", action="store_true", help="print the table only")
+    p.add_argument("--quick", action="store_true", help="a smaller run, in seconds")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
+    p.set_defaults(run=_experiment_cmd)
     return parser
 
 

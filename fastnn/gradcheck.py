@@ -1,4 +1,7 @@
-"""Numerical gradients and gradient checking."""
+"""Numerical gradients, gradient checking, and gradient descent on a function."""
+
+import math
+import numbers
 
 import numpy as np
 
@@ -24,6 +27,54 @@ def numerical_gradient(f, x, eps=1e-6):
         flat[i] = old
         gflat[i] = (fp - fm) / (2 * eps)
     return grad
+
+
+def _check_descent(f, x0, lr, steps, who):
+    if not callable(f):
+        raise TypeError(f"{who}: f must be callable, got {type(f).__name__}")
+    if isinstance(lr, (bool, np.bool_)) or not isinstance(lr, (numbers.Real, np.number)):
+        raise TypeError(f"{who}: lr must be a real number, got {lr!r}")
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"invalid learning rate: {lr}; expected a finite number > 0")
+    if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)):
+        raise TypeError(f"{who}: steps must be an integer, got {steps!r}")
+    if steps < 0:
+        raise ValueError(f"invalid steps: {steps}; expected an integer >= 0")
+    a = np.asarray(x0)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{who}: x0 must be real numbers, got dtype {a.dtype}")
+    x = np.array(a, dtype=np.float64)  # a copy: x0 itself is never changed
+    if x.ndim == 0 or x.size == 0:
+        raise ValueError(f"{who}: x0 must be a non-empty array, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{who}: x0 contains NaN or infinity")
+    return x, float(lr), int(steps)
+
+
+def _descend(f, x0, lr, steps, return_path, sign, who):
+    x, lr, steps = _check_descent(f, x0, lr, steps, who)
+    path = [x.copy()]
+    for _ in range(steps):
+        x += sign * lr * numerical_gradient(f, x)
+        if return_path:
+            path.append(x.copy())
+    return (x, np.array(path)) if return_path else x
+
+
+def gradient_descent(f, x0, lr=0.01, steps=100, return_path=False):
+    """Minimise ``f`` from ``x0`` by ``steps`` steps of x <- x - lr * grad f(x), the gradient
+    taken by ``numerical_gradient`` (float64 central differences).
+
+    Returns the final x (float64, x0's shape); with ``return_path`` also the path, an array
+    (steps + 1, *x0.shape) that starts with x0. ``x0`` is not modified. Too large an ``lr``
+    diverges, too small a one barely moves.
+    """
+    return _descend(f, x0, lr, steps, return_path, -1.0, "gradient_descent")
+
+
+def gradient_ascent(f, x0, lr=0.01, steps=100, return_path=False):
+    """Maximise ``f``: as ``gradient_descent`` with x <- x + lr * grad f(x)."""
+    return _descend(f, x0, lr, steps, return_path, 1.0, "gradient_ascent")
 
 
 def _generators(model):
