@@ -7,6 +7,7 @@ fastnn warmup                    compile every kernel into the cache ahead of ti
 fastnn info                      versions, threads, BLAS and cache folders
 fastnn demo                      an MLP learns XOR, then three interleaved spirals
 fastnn experiment NAME           one of the course's experiments (--list lists them)
+fastnn tune [options]            random hyperparameter search on a validation split
 """
 
 import argparse
@@ -98,13 +99,60 @@ def _checkpoint_path(output):
 
 
 def train(args):
+    if getattr(args, "distributed", False):
+        return _train_distributed(args)
+    return _train_model(args)
+
+
+def _train_distributed(args):
+    """``train`` on every rank of MPI.COMM_WORLD (under mpiexec): only rank 0 prints and saves.
+
+    An error on any rank is printed (by rank 0 when it has it too) and aborts the whole job
+    with the usual exit code (2 for bad input, 1 otherwise), so no rank is left waiting."""
+    from . import distributed
+    from .training import TrainingDivergedError
+
+    try:
+        comm = distributed.world()
+    except ImportError as e:
+        raise UsageError(f"--distributed: {e}") from None
+    distributed.abort_on_error(comm)
+    if comm.Get_size() == 1:
+        return _train_model(args, comm)
+    try:
+        return _train_model(args, comm)
+    except (UsageError, ValueError, TypeError, OSError, TrainingDivergedError) as e:
+        rank = comm.Get_rank()
+        if rank != 0:
+            # Rank 0 most often fails the same way: let it print the one line and abort.
+            time.sleep(0.5)
+        message = (
+            str(e)
+            if not isinstance(e, OSError) or not e.filename
+            else f"{e.filename}: {e.strerror}"
+        )
+        print(f"fastnn train: error (rank {rank}): {message}", file=sys.stderr, flush=True)
+        distributed._abort(comm, 1 if isinstance(e, TrainingDivergedError) else 2)
+
+
+def _train_model(args, comm=None):
     from . import callbacks as cb
     from .files import save
     from .threads import set_num_threads
     from .training import evaluate, fit
 
-    if args.threads is not None:
+    root = comm is None or comm.Get_rank() == 0
+    if comm is not None:
+        from functools import partial
+
+        from . import distributed
+
+        threads = "auto" if args.threads is None else args.threads
+        fit = partial(distributed.fit, comm=comm, threads=threads)
+        evaluate = partial(distributed.evaluate, comm=comm)
+    elif args.threads is not None:
         set_num_threads(args.threads)
+    say = print if root else _silent
     (x_train, y_train), (x_test, y_test) = load_data(args.data, args.seed)
     x_train, x_test = _flatten(x_train), _flatten(x_test)
     y_train, y_test = np.asarray(y_train), np.asarray(y_test)
@@ -136,11 +184,13 @@ def train(args):
         resume = checkpoint if args.resume is True else args.resume
         if not os.path.isfile(resume):
             raise UsageError(f"--resume: no checkpoint at {resume}")
-    print(
+    say(
         f"data: {args.data}, {len(x_train)} training and {len(x_test)} test rows of "
         f"{x_train.shape[1]} features, {classes} classes"
     )
-    print(
+    if comm is not None:
+        say(f"distributed: {comm.Get_size()} ranks, global batch {args.batch_size}")
+    say(
         f"model: {'-'.join(map(str, sizes))} {args.activation}, {model.num_parameters()} "
         f"parameters; {args.optimizer} lr {args.lr}, batch {args.batch_size}"
     )
@@ -160,13 +210,18 @@ def train(args):
     )
     seconds = time.perf_counter() - began
     result = evaluate(model, x_test, y_test)
-    save(model, args.output)
-    print(
+    if root:
+        save(model, args.output)
+    say(
         f"test accuracy {result['accuracy']:.4f}  test loss {result['loss']:.4f}  "
         f"({len(x_test)} images; {history.epochs} epochs in {seconds:.1f} s)"
     )
-    print(f"saved the model to {args.output} (checkpoint: {checkpoint})")
+    say(f"saved the model to {args.output} (checkpoint: {checkpoint})")
     return 130 if history.interrupted else 0
+
+
+def _silent(*args, **kwargs):
+    pass
 
 
 def _evaluate_cmd(args):
@@ -463,7 +518,8 @@ def build_parser():
         "--threads",
         type=_positive_int,
         default=None,
-        help="threads for the kernels and BLAS (default: all cores)",
+        help="threads for the kernels and BLAS (default: all cores; with --distributed, "
+        "each rank's share)",
     )
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--output", "-o", default=DEFAULT_OUTPUT, help="where to save the model")
@@ -481,6 +537,12 @@ def build_parser():
         help="continue from the checkpoint (default: the --checkpoint path)",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no per-epoch output")
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel over MPI: run under mpiexec -n N (needs fastnn[mpi]); "
+        "--batch-size is the global batch, --threads per rank (default: a share of the cores)",
+    )
     p.set_defaults(run=train)
 
     p = sub.add_parser("evaluate", help="loss and accuracy of a saved model")
@@ -525,6 +587,10 @@ def build_parser():
     p.add_argument("--quick", action="store_true", help="a smaller run, in seconds")
     p.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
     p.set_defaults(run=_experiment_cmd)
+
+    from .tune import add_parser as add_tune_parser
+
+    add_tune_parser(sub)
     return parser
 
 

@@ -339,12 +339,13 @@ def _format_logs(epoch, epochs, logs):
 class _Interrupt:
     """Turns the first Ctrl-C during fit into a request to stop after the current step."""
 
-    def __init__(self):
+    def __init__(self, enabled=True):
         self.requested = False
+        self.enabled = enabled
         self._old = None
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
+        if self.enabled and threading.current_thread() is threading.main_thread():
             self._old = signal.signal(signal.SIGINT, self._handle)
         return self
 
@@ -420,6 +421,52 @@ def fit(
     epoch). Ctrl-C stops after the current step and returns the history of the completed
     epochs (``history.interrupted`` is then true).
     """
+    return _fit(
+        model,
+        x,
+        y,
+        loss,
+        optimizer,
+        epochs,
+        batch_size,
+        validation_data,
+        validation_split,
+        metrics,
+        callbacks,
+        verbose,
+        seed,
+        resume,
+        shuffle,
+        check_finite,
+        log_every,
+        parallel=None,
+    )
+
+
+def _fit(
+    model,
+    x,
+    y,
+    loss,
+    optimizer,
+    epochs,
+    batch_size,
+    validation_data,
+    validation_split,
+    metrics,
+    callbacks,
+    verbose,
+    seed,
+    resume,
+    shuffle,
+    check_finite,
+    log_every,
+    parallel,
+):
+    """``fit``'s body. ``parallel`` is None for one process, or the hooks of a data-parallel
+    run (``fastnn.distributed._Ranks``): it agrees the seed across ranks, gives each rank its
+    slice of every global batch, sums the gradients after backward, and reduces the epoch's
+    figures; only its root rank writes checkpoints."""
     if not isinstance(model, Module):
         raise TypeError(f"fit: expected a fastnn model, got {type(model).__name__}")
     loss = _resolve_loss(loss)
@@ -450,6 +497,7 @@ def fit(
     trainer.callbacks = callbacks
     start_epoch = 0
     shuffle_state = None
+    saved = None
     if resume is not None:
         saved = _resume(resume, trainer, model, optimizer, callbacks)
         seed = saved["seed"]
@@ -460,6 +508,8 @@ def fit(
             trainer.stop_training = True
     if seed is None:
         seed = int(np.random.SeedSequence().entropy)
+    if parallel is not None:
+        seed = parallel.agree_seed(seed)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"invalid seed: {seed!r}; expected a non-negative integer or None")
     split_seq, shuffle_seq = np.random.SeedSequence(int(seed)).spawn(2)
@@ -482,15 +532,26 @@ def fit(
         raise ValueError(f"batch_size {batch_size} is larger than the {n} training rows")
     trainer.state = {"seed": int(seed), "epochs": epochs, "batch_size": batch_size}
     last = n - (math.ceil(n / batch_size) - 1) * batch_size
-    if last == 1 and any(isinstance(m, BatchNorm) for m in model.modules()):
+    has_bn = any(isinstance(m, BatchNorm) for m in model.modules())
+    if last == 1 and has_bn:
         raise ValueError(
             f"batch norm needs at least 2 rows per batch, and {n} rows in batches of "
             f"{batch_size} leave a last batch of 1; choose another batch_size"
         )
+    if parallel is not None:
+        parallel.start(model, optimizer, x, val, seed, batch_size, epochs, shuffle, saved)
+        if has_bn and 1 in parallel.all_slice_sizes(batch_size) + parallel.all_slice_sizes(last):
+            raise ValueError(
+                f"batch norm needs at least 2 rows per rank and batch, and batches of "
+                f"{batch_size} (last {last}) split over {parallel.size} ranks leave a rank 1 "
+                "row; choose another batch_size"
+            )
 
     # Buffers the steps gather their rows into: one set per batch size (full and last).
     steps = math.ceil(n / batch_size)
     sizes = {batch_size, n - (steps - 1) * batch_size}
+    if parallel is not None:
+        sizes = {parallel.slice_size(m) for m in sizes}
     xb = {m: np.empty((m, x.shape[1]), dtype=x.dtype) for m in sizes}
     tb = {m: np.empty((m,) + t.shape[1:], dtype=t.dtype) for m in sizes}
     lb = {m: np.empty(m, dtype=np.int64) for m in sizes}
@@ -504,10 +565,11 @@ def fit(
     order = np.arange(n)
 
     use_bar = verbose and sys.stdout.isatty()
+    evaluate_rows = _evaluate if parallel is None else parallel.evaluate
     model.train()
     for cb in callbacks:
         cb.on_train_begin(trainer)
-    with _Interrupt() as interrupt:
+    with _Interrupt(enabled=parallel is None) as interrupt:
         for epoch in range(start_epoch, epochs):
             if trainer.stop_training:
                 break
@@ -526,28 +588,44 @@ def fit(
             seen = 0
             for step in range(steps):
                 idx = order[step * batch_size : (step + 1) * batch_size]
+                if parallel is not None:
+                    global_m = idx.shape[0]
+                    idx = idx[slice(*parallel.bounds(global_m))]
                 m = idx.shape[0]
-                xs, ts = xb[m], tb[m]
-                gather_rows(x, idx, xs)
-                if t.ndim == 2:
-                    gather_rows(t, idx, ts)
+                if parallel is not None and m == 0:
+                    # An empty slice contributes a zero gradient to the sum, no rows.
+                    optimizer._grad.fill(0)
+                    value = 0.0
                 else:
-                    np.take(t, idx, out=ts)
-                z = model.forward(xs)
-                value = loss._forward_checked_once(z, ts)
-                if not math.isfinite(value):
-                    _diverged(model, params, snapshot, persistent, epoch, step, value, history)
-                total += value * m
-                seen += m
-                if track_acc:
-                    ls = lb[m]
-                    if separate_labels:
-                        np.take(labels, idx, out=ls)
+                    xs, ts = xb[m], tb[m]
+                    gather_rows(x, idx, xs)
+                    if t.ndim == 2:
+                        gather_rows(t, idx, ts)
                     else:
-                        ls = ts
-                    np.argmax(z, axis=1, out=pred[m])
-                    correct += count_equal(pred[m], ls)
-                _backward(model, loss.backward())
+                        np.take(t, idx, out=ts)
+                    z = model.forward(xs)
+                    value = loss._forward_checked_once(z, ts)
+                    if parallel is None and not math.isfinite(value):
+                        _diverged(model, params, snapshot, persistent, epoch, step, value, history)
+                    total += value * m
+                    seen += m
+                    if track_acc:
+                        ls = lb[m]
+                        if separate_labels:
+                            np.take(labels, idx, out=ls)
+                        else:
+                            ls = ts
+                        np.argmax(z, axis=1, out=pred[m])
+                        correct += count_equal(pred[m], ls)
+                    dout = loss.backward()
+                    if parallel is not None and m != global_m:
+                        # Mean over this rank's m rows, weighted m / global_m: the sum over
+                        # ranks is the gradient of the global batch's mean loss.
+                        dout *= m / global_m
+                    _backward(model, dout)
+                if parallel is not None and not parallel.sum_gradient(optimizer._grad, value):
+                    value = value if not math.isfinite(value) else math.nan
+                    _diverged(model, params, snapshot, persistent, epoch, step, value, history)
                 optimizer.step()
                 if bar is not None:
                     _bar_step(bar, total / seen, correct / seen if track_acc else None)
@@ -563,13 +641,15 @@ def fit(
                         f"returning the history of the {history.epochs} completed epochs"
                     )
                 break
+            if parallel is not None:
+                total, correct = parallel.end_epoch(model, total, correct)
             if not np.isfinite(params).all():
                 _diverged(model, params, snapshot, persistent, epoch, steps - 1, math.nan, history)
             logs = {"loss": total / n}
             if track_acc:
                 logs["accuracy"] = correct / n
             if val is not None:
-                figures = _evaluate(model, loss, *val, metrics, max(batch_size, 1024))
+                figures = evaluate_rows(model, loss, *val, metrics, max(batch_size, 1024))
                 logs.update({"val_" + k: v for k, v in figures.items()})
             logs["lr"] = lr
             logs["seconds"] = time.perf_counter() - began
@@ -577,12 +657,15 @@ def fit(
             trainer.state["epoch"] = epoch + 1
             trainer.state["shuffle_rng"] = _rng_state(shuffle_rng)
             trainer.state["dropout_rngs"] = [_rng_state(d.rng) for d in _dropout_layers(model)]
+            if parallel is not None:
+                parallel.record_rngs(model, trainer.state)
             for cb in callbacks:
                 cb.on_epoch_end(trainer, epoch, logs)
             if trainer.stop_training:
                 history.stopped_early = True
             for path in trainer.pending_checkpoints:
-                trainer.write_checkpoint(path)
+                if parallel is None or parallel.root:
+                    trainer.write_checkpoint(path)
             trainer.pending_checkpoints.clear()
             if bar is not None:
                 _bar_close(bar, logs)
