@@ -29,8 +29,13 @@ from .linear import Linear, Maxout
 from .losses import MSELoss, SoftmaxCrossEntropy, sum_squared_error
 from .module import Module, Parameter, pack_parameters
 from .normalization import BatchNorm
-from .threads import get_num_threads, set_num_threads
+from .threads import choose_threading_layer as _choose_threading_layer
+from .threads import get_num_threads, set_num_threads, threading_layer
 from .training import History, TrainingDivergedError, evaluate, fit
+
+# OpenMP, else TBB, unless the user chose a layer: both allow parallel kernels from several
+# Python threads at once; under workqueue fastnn serialises them (fastnn/threads.py).
+_choose_threading_layer()
 
 __all__ = [
     "BatchNorm",
@@ -72,4 +77,5 @@ __all__ = [
     "preprocessing",
     "set_num_threads",
     "sum_squared_error",
+    "threading_layer",
 ]

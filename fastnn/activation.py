@@ -6,13 +6,15 @@ Each keeps its output for backward (derivatives are written through the output; 
 
 import numpy as np
 
-from ._validation import as_float_array
+from ._validation import as_float_array, check_called, check_real
 from .kernels import activations as _k
 from .kernels import softmax_cross_entropy as _sce
 from .module import Module
 
 
 class _Activation(Module):
+    _y = None  # the last forward's output, which backward reads
+
     def forward(self, x):
         x = as_float_array(x, self.dtype, self.__repr__)
         if x.size == 0:
@@ -23,6 +25,7 @@ class _Activation(Module):
         return y
 
     def backward(self, dout):
+        check_called(self._y, self.__repr__)
         y = self._y
         dout = as_float_array(dout, self.dtype, self.__repr__, ".backward")
         if dout.shape != y.shape:
@@ -75,13 +78,11 @@ class Step(_Activation):
 
 
 class LeakyReLU(_Activation):
-    """y = x where x > 0, else negative_slope * x (negative_slope >= 0)."""
+    """y = x where x > 0, else negative_slope * x (negative_slope finite and >= 0)."""
 
     def __init__(self, negative_slope=0.01, dtype=np.float32):
         super().__init__(dtype)
-        if not negative_slope >= 0:
-            raise ValueError(f"invalid negative_slope: {negative_slope}; expected >= 0")
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = check_real(negative_slope, "negative_slope", low=0.0)
 
     def _fwd(self, x, y):
         _k.leaky_relu_forward(x, self.negative_slope, y)
@@ -94,13 +95,11 @@ class LeakyReLU(_Activation):
 
 
 class ELU(_Activation):
-    """y = x where x > 0, else alpha * (exp(x) - 1) (alpha > 0)."""
+    """y = x where x > 0, else alpha * (exp(x) - 1) (alpha finite and > 0)."""
 
     def __init__(self, alpha=1.0, dtype=np.float32):
         super().__init__(dtype)
-        if not alpha > 0:
-            raise ValueError(f"invalid ELU alpha: {alpha}; expected > 0")
-        self.alpha = float(alpha)
+        self.alpha = check_real(alpha, "ELU alpha", low=0.0, low_open=True)
 
     def _fwd(self, x, y):
         _k.elu_forward(x, self.alpha, y)
@@ -129,6 +128,8 @@ class Softmax(Module):
     two and its gradient is simply (y - t) / batch.
     """
 
+    _y = None
+
     def forward(self, x):
         x = as_float_array(x, self.dtype, "Softmax()")
         if x.ndim != 2 or x.size == 0:
@@ -139,6 +140,7 @@ class Softmax(Module):
         return y
 
     def backward(self, dout):
+        check_called(self._y, "Softmax()")
         y = self._y
         dout = as_float_array(dout, self.dtype, "Softmax().backward")
         if dout.shape != y.shape:

@@ -11,6 +11,7 @@ fastnn tune [options]            random hyperparameter search on a validation sp
 """
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -27,6 +28,21 @@ DEFAULT_OUTPUT = "fastnn-model.npz"
 
 class UsageError(Exception):
     """A bad flag value or input file: reported in one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (no usage block), like every other error here."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _check_folder(path, flag):
+    """``UsageError`` unless the folder ``path`` is to be written into exists (checked before
+    training, not after it)."""
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise UsageError(f"{flag} {path}: the folder {folder} does not exist")
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -156,8 +172,26 @@ def _train_model(args, comm=None):
     (x_train, y_train), (x_test, y_test) = load_data(args.data, args.seed)
     x_train, x_test = _flatten(x_train), _flatten(x_test)
     y_train, y_test = np.asarray(y_train), np.asarray(y_test)
-    if y_train.ndim != 1 or y_train.dtype.kind not in "iu":
-        raise UsageError(f"--data {args.data}: expected integer class labels (n,) in y")
+    for x, y, part in ((x_train, y_train, "training"), (x_test, y_test, "test")):
+        if x.ndim != 2 or len(x) == 0:
+            raise UsageError(
+                f"--data {args.data}: expected {part} inputs of shape (n >= 1, features), "
+                f"got {x.shape}"
+            )
+        if y.ndim != 1 or y.dtype.kind not in "iu":
+            raise UsageError(
+                f"--data {args.data}: expected integer class labels (n,) in y, got "
+                f"{y.dtype} {y.shape}"
+            )
+    if x_test.shape[1] != x_train.shape[1]:
+        raise UsageError(
+            f"--data {args.data}: the training inputs have {x_train.shape[1]} features, the "
+            f"test inputs {x_test.shape[1]}"
+        )
+    if root:
+        _check_folder(args.output, "--output")
+        if args.checkpoint:
+            _check_folder(args.checkpoint, "--checkpoint")
     classes = int(max(y_train.max(), y_test.max())) + 1
     sizes = [x_train.shape[1], *args.layers, classes]
     model = MLP(
@@ -171,7 +205,7 @@ def _train_model(args, comm=None):
     )
     opt = optim.get(args.optimizer, model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     checkpoint = args.checkpoint or _checkpoint_path(args.output)
-    callbacks = [cb.ModelCheckpoint(checkpoint)]
+    callbacks = [cb.ModelCheckpoint(checkpoint, every=args.checkpoint_every)]
     if args.schedule == "cosine":
         callbacks.append(cb.CosineLR())
     elif args.schedule == "step":
@@ -207,6 +241,7 @@ def _train_model(args, comm=None):
         verbose=0 if args.quiet else 1,
         seed=args.seed,
         resume=resume,
+        clip_norm=args.clip_norm,
     )
     seconds = time.perf_counter() - began
     result = evaluate(model, x_test, y_test)
@@ -265,6 +300,11 @@ def _predict_cmd(args):
 
     model = load(args.model)
     x = _flatten(_read_input(args.input))
+    if args.output:
+        _check_folder(args.output, "--output")
+    if x.ndim == 2 and x.dtype.kind in "biuf" and not np.isfinite(x).all():
+        rows = int(np.count_nonzero(~np.isfinite(x).all(axis=1)))
+        raise UsageError(f"{args.input}: the input holds NaN or infinite values (in {rows} rows)")
     if args.proba:
         out = model.predict_proba(x)
         lines = (" ".join(f"{p:.6f}" for p in row) for row in out)
@@ -438,8 +478,8 @@ def _number(accept, expected):
 
 
 _fraction = _number(lambda v: 0 <= v < 1, "a fraction in [0, 1)")
-_positive_float = _number(lambda v: v > 0, "a number > 0")
-_non_negative_float = _number(lambda v: v >= 0, "a number >= 0")
+_positive_float = _number(lambda v: 0 < v < math.inf, "a number > 0")
+_non_negative_float = _number(lambda v: 0 <= v < math.inf, "a number >= 0")
 
 
 def _init_arg(text):
@@ -450,7 +490,7 @@ def _init_arg(text):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fastnn",
         description="Train multilayer neural networks fast on the CPU.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -496,6 +536,13 @@ def build_parser():
     p.add_argument("--dropout", type=_fraction, default=0.2, help="dropout probability")
     p.add_argument("--weight-decay", type=_non_negative_float, default=0.0)
     p.add_argument(
+        "--clip-norm",
+        type=_positive_float,
+        default=None,
+        metavar="MAX",
+        help="clip the gradient's global norm to MAX before each update (default: no clipping)",
+    )
+    p.add_argument(
         "--schedule",
         choices=["none", "step", "cosine"],
         default="none",
@@ -513,7 +560,7 @@ def build_parser():
         default=None,
         help="stop after this many epochs without improvement (and keep the best)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument(
         "--threads",
         type=_positive_int,
@@ -526,7 +573,15 @@ def build_parser():
     p.add_argument(
         "--checkpoint",
         default=None,
-        help="checkpoint written every epoch (default: OUTPUT with .ckpt.npz)",
+        help="checkpoint written every N epochs, --checkpoint-every (default: OUTPUT with "
+        ".ckpt.npz)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="write the checkpoint every N epochs",
     )
     p.add_argument(
         "--resume",
@@ -548,7 +603,7 @@ def build_parser():
     p = sub.add_parser("evaluate", help="loss and accuracy of a saved model")
     p.add_argument("model", help="a file written by fastnn train or fastnn.save")
     p.add_argument("--data", default="sample", help="as for train; its test split is used")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_non_negative_int, default=0)
     p.set_defaults(run=_evaluate_cmd)
 
     p = sub.add_parser("predict", help="predicted classes of the rows of INPUT")
@@ -596,7 +651,10 @@ def build_parser():
 
 def main(argv=None):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0), or a bad argument reported by _Parser.error (2)
+        return 0 if e.code is None else e.code
     from .training import TrainingDivergedError
 
     try:

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from ._validation import as_rng, check_positive_int
-from .activation import ELU, LeakyReLU, ReLU, Sigmoid, Step, Tanh
-from .dropout import Dropout
+from ._validation import as_rng, check_bool, check_positive_int
+from .activation import ELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Step, Tanh, _Activation
+from .dropout import Dropout, _check_p
 from .linear import Linear, Maxout
 from .module import Module, check_dtype, pack_parameters
 from .normalization import BatchNorm
@@ -13,9 +13,10 @@ from .normalization import BatchNorm
 class Sequential(Module):
     """Layers applied in order: forward runs them first to last, backward last to first.
 
-    All layers share one dtype. Their parameters are packed into one contiguous buffer (and
-    their gradients into another) when the model is built, so an optimizer updates the whole
-    model with one kernel call.
+    All layers share one dtype, and each sized layer (Linear, Maxout, BatchNorm) must take
+    the width the sized layer before it gives (checked when the model is built). Their
+    parameters are packed into one contiguous buffer (and their gradients into another) when
+    the model is built, so an optimizer updates the whole model with one kernel call.
     """
 
     def __init__(self, *layers):
@@ -29,6 +30,7 @@ class Sequential(Module):
             raise ValueError(f"Sequential: layers have mixed dtypes {sorted(map(str, dtypes))}")
         super().__init__(dtypes.pop() if dtypes else np.float32)
         self.layers = list(layers)
+        _io_widths(self.layers)
         self._pack()
 
     def _pack(self):
@@ -66,6 +68,41 @@ class Sequential(Module):
 
     def __iter__(self):
         return iter(self.layers)
+
+
+# Layers whose output has the shape of their input.
+_SAME_WIDTH = (_Activation, Dropout, Identity, Softmax)
+
+
+def _io_widths(layers):
+    """(input width, output width) of ``layers`` run in order; None where it cannot be told.
+
+    Raises ``ValueError`` when a sized layer does not take the width the one before gives, so a
+    mismatch is reported when the model is built rather than at its first forward.
+    """
+    first = width = None
+    previous = None
+    for i, layer in enumerate(layers):
+        if isinstance(layer, (Linear, Maxout)):
+            lo, hi = layer.in_features, layer.out_features
+        elif isinstance(layer, BatchNorm):
+            lo = hi = layer.num_features
+        elif isinstance(layer, Sequential):
+            lo, hi = _io_widths(layer.layers)
+        elif isinstance(layer, _SAME_WIDTH):
+            continue
+        else:  # a module of the user's own: its widths are unknown
+            lo = hi = None
+        if width is not None and lo is not None and lo != width:
+            raise ValueError(
+                f"Sequential: layer {i} ({layer!r}) expects inputs of width {lo}, but layer "
+                f"{previous[0]} ({previous[1]!r}) gives outputs of width {width}"
+            )
+        if previous is None:
+            first = lo
+        previous = (i, layer)
+        width = hi
+    return first, width
 
 
 _ACTIVATION_LAYERS = {
@@ -109,6 +146,11 @@ class MLP(Sequential):
         seed=None,
         dtype=np.float32,
     ):
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+            raise TypeError(
+                f"MLP: sizes must be a sequence of layer sizes such as (784, 100, 10), "
+                f"got {type(sizes).__name__}"
+            )
         sizes = [check_positive_int(s, "layer size") for s in sizes]
         if len(sizes) < 2:
             raise ValueError(f"MLP needs at least 2 sizes (inputs, outputs), got {sizes}")
@@ -118,8 +160,8 @@ class MLP(Sequential):
                 f"unknown activation {activation!r}; "
                 f"expected one of {', '.join(_ACTIVATION_LAYERS)}"
             )
-        if not 0 <= dropout < 1:
-            raise ValueError(f"invalid dropout probability: {dropout}; expected 0 <= p < 1")
+        dropout = _check_p(dropout)
+        batchnorm = check_bool(batchnorm, "batchnorm")
         dtype = check_dtype(dtype)
         init = _DEFAULT_INIT[act] if init is None else init
         rng = as_rng(seed)

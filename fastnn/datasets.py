@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._validation import check_bool
 from .module import check_dtype
 from .preprocessing import _check_count, split_indices
 
@@ -353,6 +354,7 @@ def _prepare(images, labels, flatten, dt):
 
 def _load(dataset, path, download, cache_root, flatten, dtype):
     dt = check_dtype(dtype)
+    flatten = check_bool(flatten, "flatten")
     if path is not None:
         folder, user_folder = Path(path).expanduser(), True
     else:
@@ -410,6 +412,7 @@ def load_mnist_sample(train_size=8000, test_size=2000, seed=0, flatten=True, dty
             f"{SAMPLE_SIZE} images"
         )
     dt = check_dtype(dtype)
+    flatten = check_bool(flatten, "flatten")
     images, labels = _embedded_mnist_test()
     train, test = split_indices(labels, [train_size, test_size], stratify=True, rng=seed)
     return tuple(_prepare(images[i], labels[i], flatten, dt) for i in (train, test))

@@ -278,6 +278,7 @@ def fit(
     shuffle=True,
     check_finite=True,
     log_every=1,
+    clip_norm=None,
     comm=None,
     threads="auto",
 ):
@@ -289,7 +290,8 @@ def fit(
     [r * B // N, (r + 1) * B // N) of the batch. ``seed`` None: rank 0 draws one and
     broadcasts it. ``verbose`` applies to rank 0; the other ranks print nothing.
     ``threads``: "auto" sets Numba and BLAS threads to ``share_of_cores(comm)``, an integer
-    sets that many, None leaves them as they are.
+    sets that many, None leaves them as they are. ``clip_norm`` clips the global norm of the
+    gradient summed over the ranks, so every rank scales it alike.
 
     Returns the ``History`` (the same on every rank: figures reduced over the ranks). See the
     module docstring for batch norm, dropout, checkpoints and failures.
@@ -319,6 +321,7 @@ def fit(
         check_finite,
         log_every,
         parallel=ranks,
+        clip_norm=clip_norm,
     )
 
 

@@ -3,7 +3,15 @@
 import numpy as np
 
 from . import init as _init
-from ._validation import as_float_array, as_rng, check_2d, check_positive_int
+from ._validation import (
+    as_float_array,
+    as_rng,
+    check_2d,
+    check_bool,
+    check_called,
+    check_positive_int,
+    check_real,
+)
 from .kernels import activations as _act_kernels
 from .kernels import affine as _affine
 from .module import Module, Parameter
@@ -17,10 +25,10 @@ def _activation_code(activation, alpha):
         raise ValueError(
             f"unknown activation {activation!r}; expected one of {', '.join(ACTIVATION_NAMES)}"
         )
-    if name == "leaky_relu" and not alpha >= 0:
-        raise ValueError(f"invalid negative_slope: {alpha}; expected >= 0")
-    if name == "elu" and not alpha > 0:
-        raise ValueError(f"invalid ELU alpha: {alpha}; expected > 0")
+    if name == "leaky_relu":
+        check_real(alpha, "negative_slope", low=0.0)
+    if name == "elu":
+        check_real(alpha, "ELU alpha", low=0.0, low_open=True)
     return name, _act_kernels.ACTIVATIONS[name]
 
 
@@ -35,9 +43,10 @@ class Linear(Module):
     (in_features, out_features) and ``bias`` (out_features,). ``activation`` (None, "relu",
     "sigmoid", "tanh", "leaky_relu", "elu", "step") is applied in the same pass over the output
     as the bias, and its derivative is folded into backward; ``alpha`` is the leaky slope or
-    ELU alpha (defaults 0.01 and 1.0). ``init`` names an initialiser of ``fastnn.init``, a
-    float standard deviation, or a callable ``fill(array, rng)``; ``rng`` is a
-    ``numpy.random.Generator`` or a seed.
+    ELU alpha (defaults 0.01 and 1.0; finite, >= 0 and > 0 respectively), ignored by other
+    activations. ``init`` names an initialiser of ``fastnn.init``, a float standard deviation,
+    or a callable ``fill(array, rng)``; ``rng`` is a ``numpy.random.Generator`` or a seed.
+    ``bias`` is True or False.
     """
 
     def __init__(
@@ -55,13 +64,15 @@ class Linear(Module):
         self.in_features = check_positive_int(in_features, "in_features")
         self.out_features = check_positive_int(out_features, "out_features")
         name = "identity" if activation is None else str(activation).lower()
-        self.alpha = float(_default_alpha(name) if alpha is None else alpha)
+        self.alpha = check_real(_default_alpha(name) if alpha is None else alpha, "alpha")
         self.activation, self._act = _activation_code(activation, self.alpha)
         self.init = init
         self._fill = _init.resolve(init)
         self.weight = Parameter(np.empty((self.in_features, self.out_features), self.dtype), True)
+        bias = check_bool(bias, "bias")
         self.bias = Parameter(np.zeros(self.out_features, self.dtype)) if bias else None
         self._zero_bias = None if bias else np.zeros(self.out_features, self.dtype)
+        self._x = self._y = None  # the last forward's input and output, for backward
         self.reset_parameters(rng)
 
     def reset_parameters(self, rng=None):
@@ -94,6 +105,7 @@ class Linear(Module):
         With ``input_grad=False`` (the first layer of a network) dx is not computed and None
         is returned.
         """
+        check_called(self._y, self._what)
         x, y = self._x, self._y
         dout = as_float_array(dout, self.dtype, self._what, ".backward")
         if dout.shape != y.shape:
@@ -149,6 +161,7 @@ class Maxout(Module):
         width = self.out_features * self.pieces
         self.weight = Parameter(np.empty((self.in_features, width), self.dtype), True)
         self.bias = Parameter(np.zeros(width, self.dtype))
+        self._x = self._argmax = None  # saved by forward for backward
         self.reset_parameters(rng)
 
     def reset_parameters(self, rng=None):
@@ -174,6 +187,8 @@ class Maxout(Module):
         return y
 
     def backward(self, dout, input_grad=True):
+        """dx for dout of shape (batch, out_features); writes weight.grad and bias.grad."""
+        check_called(self._argmax, self._what)
         x, argmax = self._x, self._argmax
         dout = as_float_array(dout, self.dtype, self._what, ".backward")
         if dout.shape != argmax.shape:

@@ -3,7 +3,7 @@
 
 import numpy as np
 
-from ._validation import as_float_array
+from ._validation import as_array, as_float_array
 from .kernels import softmax_cross_entropy as _k
 
 
@@ -12,22 +12,25 @@ def check_labels(t, batch, classes, what):
 
     Kernels index with the labels without bounds checks, so this runs before every kernel call.
     """
-    t = np.asarray(t)
+    t = as_array(t, what, " labels")
     if t.dtype.kind == "f":
         if not np.all(np.isfinite(t)) or not np.all(t == np.round(t)):
-            raise ValueError(f"{what}: labels must be whole numbers, got non-integer values")
+            bad = t[~np.isfinite(t) | (t != np.round(t))].flat[0]
+            raise ValueError(f"{what}: labels must be whole numbers, got {bad}")
     elif t.dtype.kind not in "iub":
         raise TypeError(f"{what}: expected integer labels, got dtype {t.dtype}")
     if t.shape != (batch,):
         raise ValueError(
             f"{what}: expected {batch} labels of shape ({batch},), got shape {t.shape}"
         )
-    t = np.ascontiguousarray(t, dtype=np.int64)
-    lo, hi = int(t.min()), int(t.max())
+    # The range is checked in the labels' own dtype: casting 1e20 or a uint64 above 2**63 to
+    # int64 first would wrap it around.
+    lo, hi = t.min().item(), t.max().item()
     if lo < 0 or hi >= classes:
         bad = lo if lo < 0 else hi
-        raise ValueError(f"{what}: labels must be in [0, {classes - 1}], got {bad}")
-    return t
+        shown = f"{bad:g}" if isinstance(bad, float) else bad
+        raise ValueError(f"{what}: labels must be in [0, {classes - 1}], got {shown}")
+    return np.ascontiguousarray(t, dtype=np.int64)
 
 
 class SoftmaxCrossEntropy:

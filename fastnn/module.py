@@ -7,6 +7,10 @@ Layers therefore always reach their arrays through ``self.weight.data`` (never a
 reference): packing rebinds ``data`` and ``grad``.
 """
 
+import threading
+import weakref
+from collections.abc import Mapping
+
 import numpy as np
 
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -17,7 +21,10 @@ _MAX_BUFFERS = 16
 
 def check_dtype(dtype):
     """Return ``dtype`` as a NumPy dtype, or raise ``ValueError`` unless it is float32/float64."""
-    dt = np.dtype(dtype)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:  # not a dtype at all, e.g. "bogus"
+        raise ValueError(f"invalid dtype: {dtype!r}; expected float32 or float64") from None
     if dt not in DTYPES:
         raise ValueError(f"invalid dtype: {dt}; expected float32 or float64")
     return dt
@@ -111,6 +118,23 @@ def pack_parameters(params):
     return data, grad
 
 
+# One lock per model for predict and evaluate: both switch the model to eval mode and run it
+# through the layers' shared work buffers, so two threads predicting with one model would
+# overwrite each other's outputs. A weak-key table rather than an attribute, so that models
+# stay deep-copyable and the lock goes with the model.
+_EVAL_LOCKS = weakref.WeakKeyDictionary()
+_EVAL_LOCKS_GUARD = threading.Lock()
+
+
+def eval_lock(module):
+    """The re-entrant lock that ``predict`` (and ``evaluate``) hold while they run ``module``."""
+    with _EVAL_LOCKS_GUARD:
+        lock = _EVAL_LOCKS.get(module)
+        if lock is None:
+            lock = _EVAL_LOCKS[module] = threading.RLock()
+        return lock
+
+
 class Module:
     """Base class of layers and models.
 
@@ -120,6 +144,13 @@ class Module:
     ``backward`` returns dx and overwrites (does not accumulate) the gradients of the
     module's parameters. Non-trainable arrays saved in ``state_dict`` (batch-norm running
     statistics) are named in the class attribute ``_persistent``.
+
+    Inputs: ``forward``, ``backward`` and ``predict`` take arrays or nested lists. Data of
+    another float dtype than the module's (float64 given to a float32 model), integers and
+    booleans are converted to the module's dtype, and non-contiguous arrays are copied into C
+    order; object, string and complex arrays raise ``TypeError``; a wrong shape raises
+    ``ValueError`` naming the layer, the expected shape and the one given; ``backward``
+    before any ``forward`` raises ``RuntimeError``.
     """
 
     _persistent = ()
@@ -203,26 +234,34 @@ class Module:
         """The model's outputs for ``x`` in eval mode, as a new array (batch, outputs).
 
         Runs ``batch_size`` rows at a time (bounding the work buffers for large inputs) and
-        puts the module back in the mode it was in.
+        puts the module back in the mode it was in. Several threads may predict with one model
+        (they take turns); ``forward``, ``backward`` and ``fit`` on one model are for one
+        thread at a time.
         """
-        from ._validation import check_positive_int
+        from ._validation import as_array, check_positive_int
 
         batch_size = check_positive_int(batch_size, "batch_size")
-        x = np.asarray(x)
+        what = f"{type(self).__name__}.predict"
+        x = as_array(x, what)
+        # Refused here rather than by the first layer, so that a string is not mistaken for
+        # an empty batch; each chunk is converted to the model's dtype as it is run.
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"{what}: expected an array of real numbers, got dtype {x.dtype}")
         if x.ndim == 0 or x.shape[0] == 0:
             raise ValueError(
                 f"{type(self).__name__}.predict: expected a non-empty batch, got {x.shape}"
             )
-        was_training = self.training
-        self.eval()
-        try:
-            first = self.forward(x[:batch_size])
-            out = np.empty((x.shape[0],) + first.shape[1:], dtype=first.dtype)
-            out[: len(first)] = first
-            for lo in range(batch_size, x.shape[0], batch_size):
-                out[lo : lo + batch_size] = self.forward(x[lo : lo + batch_size])
-        finally:
-            self.train(was_training)
+        with eval_lock(self):
+            was_training = self.training
+            self.eval()
+            try:
+                first = self.forward(x[:batch_size])
+                out = np.empty((x.shape[0],) + first.shape[1:], dtype=first.dtype)
+                out[: len(first)] = first
+                for lo in range(batch_size, x.shape[0], batch_size):
+                    out[lo : lo + batch_size] = self.forward(x[lo : lo + batch_size])
+            finally:
+                self.train(was_training)
         return out
 
     def predict_proba(self, x, batch_size=1024):
@@ -263,6 +302,9 @@ class Module:
 
     def load_state_dict(self, state):
         """Copy arrays from ``state`` into this module; names and shapes must match exactly."""
+        if not isinstance(state, Mapping):
+            kind = type(state).__name__
+            raise TypeError(f"load_state_dict: expected a mapping of names to arrays, got {kind}")
         own = dict(self.named_state())
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]

@@ -16,8 +16,14 @@ as with a second torch parameter group.
 
 ``state_dict()`` returns a plain dict (numbers, flags, 1-D arrays) that ``np.savez`` can
 store; ``load_state_dict`` restores behaviour exactly.
+
+Exploding gradients: every optimizer takes ``clip_norm`` (None, or a finite max_norm > 0):
+before each update the flat gradient is scaled by max_norm / (norm + 1e-6) when its global L2
+norm exceeds max_norm, as ``torch.nn.utils.clip_grad_norm_`` does. ``clip_grad_norm`` does
+the same on demand and returns the norm before clipping.
 """
 
+import math
 import numbers
 from collections.abc import Mapping
 
@@ -38,6 +44,7 @@ __all__ = [
     "Optimizer",
     "RMSprop",
     "SGD",
+    "clip_grad_norm",
     "get",
 ]
 
@@ -60,8 +67,18 @@ def _real(name, value):
 def _at_least_zero(label):
     def check(name, value):
         x = _real(name, value)
-        if not x >= 0:  # also rejects NaN
-            raise ValueError(f"invalid {label}: {_unwrap(value)}")
+        if not 0 <= x < math.inf:  # also rejects NaN
+            raise ValueError(f"invalid {label}: {_unwrap(value)}; expected a finite value >= 0")
+        return x
+
+    return check
+
+
+def _positive(label):
+    def check(name, value):
+        x = _real(name, value)
+        if not 0 < x < math.inf:
+            raise ValueError(f"invalid {label}: {_unwrap(value)}; expected a finite value > 0")
         return x
 
     return check
@@ -71,10 +88,18 @@ def _between_0_1(label, closed):
     def check(name, value):
         x = _real(name, value)
         if not (0 <= x <= 1 if closed else 0 <= x < 1):
-            raise ValueError(f"invalid {label}: {_unwrap(value)}")
+            interval = "[0, 1]" if closed else "[0, 1)"
+            raise ValueError(f"invalid {label}: {_unwrap(value)}; expected a value in {interval}")
         return x
 
     return check
+
+
+def _max_norm(name, value):
+    """None (no clipping) or a finite max_norm > 0."""
+    if _unwrap(value) is None:
+        return None
+    return _positive(name)(name, value)
 
 
 def _any_real(name, value):
@@ -100,7 +125,9 @@ def _betas(name, value):
     for i, b in enumerate(value):
         x = _real("betas", b)
         if not 0 <= x < 1:
-            raise ValueError(f"invalid beta parameter at index {i}: {_unwrap(b)}")
+            raise ValueError(
+                f"invalid beta parameter at index {i}: {_unwrap(b)}; expected a value in [0, 1)"
+            )
         out.append(x)
     return tuple(out)
 
@@ -113,13 +140,18 @@ _CHECKS = {
     "nesterov": _flag,
     "lr_decay": _at_least_zero("lr_decay value"),
     "initial_accumulator_value": _at_least_zero("initial_accumulator_value value"),
-    "eps": _at_least_zero("epsilon value"),
-    "alpha": _at_least_zero("alpha value"),
+    "eps": _positive("epsilon value"),
+    "alpha": _between_0_1("alpha value", closed=True),
     "centered": _flag,
     "rho": _between_0_1("rho value", closed=True),
     "betas": _betas,
     "amsgrad": _flag,
+    "clip_norm": _max_norm,
 }
+
+# Hyperparameters a state_dict may leave out (older files), with the value that means "off".
+# They appear in state_dict() and repr() only when set.
+_OPTIONAL = {"clip_norm": None}
 
 
 # -- base class ------------------------------------------------------------------------------
@@ -128,9 +160,14 @@ class Optimizer:
 
     ``params``: an iterable of ``Parameter`` (e.g. ``model.parameters()``), all of one dtype.
     ``defaults``: hyperparameter name -> value; each becomes a validated attribute
-    (``opt.lr = 0.01`` is checked the same way). Subclasses implement ``_update()``, which
-    applies one step to ``self._data`` using ``self._grad`` and ``self.step_count``
-    (already incremented), and may override ``_check_settings()``.
+    (``opt.lr = 0.01`` is checked the same way). ``clip_norm``: None, or the max_norm the
+    gradient's global L2 norm is clipped to before each update (see ``clip_grad_norm``).
+    Subclasses implement ``_update()``, which applies one step to ``self._data`` using
+    ``self._grad`` and ``self.step_count`` (already incremented), and may override
+    ``_check_settings()``.
+
+    The learning rate given here must be > 0; a later assignment (a schedule annealing to 0)
+    or a loaded state_dict may set it to 0, which freezes the parameters.
 
     The weight-decay mask is taken from each ``Parameter.decay`` when the optimizer is made.
     """
@@ -138,7 +175,8 @@ class Optimizer:
     # Names of the flat state buffers this optimizer may create, in state_dict order.
     _state_names = ()
 
-    def __init__(self, params, defaults):
+    def __init__(self, params, defaults, clip_norm=None):
+        self._hyper = ()  # for repr() of a half-made optimizer in tracebacks
         params = list(params)
         if not params:
             raise ValueError(f"{type(self).__name__} got an empty parameter list")
@@ -148,6 +186,11 @@ class Optimizer:
                     f"{type(self).__name__}: params[{i}] is {type(p).__name__}, "
                     "expected a fastnn Parameter"
                 )
+        if "lr" in defaults and not 0 < _real("lr", defaults["lr"]) < math.inf:
+            raise ValueError(
+                f"invalid learning rate: {_unwrap(defaults['lr'])}; expected a finite lr > 0"
+            )
+        defaults = dict(defaults, clip_norm=clip_norm)
         self._hyper = tuple(defaults)
         for name, value in defaults.items():
             setattr(self, name, value)
@@ -205,8 +248,11 @@ class Optimizer:
 
     # -- public API --------------------------------------------------------------------------
     def step(self):
-        """Update every parameter once from its current gradient."""
+        """Update every parameter once from its current gradient (clipped first when
+        ``clip_norm`` is set)."""
         self._sync()
+        if self.clip_norm is not None:
+            _clip_flat(self._grad, self.clip_norm)
         self.step_count += 1
         self._update()
 
@@ -224,8 +270,12 @@ class Optimizer:
         return self._data.size
 
     def hyperparameters(self):
-        """Current hyperparameters, name -> value."""
-        return {name: getattr(self, name) for name in self._hyper}
+        """Current hyperparameters, name -> value (``clip_norm`` only when set)."""
+        return {
+            name: getattr(self, name)
+            for name in self._hyper
+            if not (name in _OPTIONAL and getattr(self, name) == _OPTIONAL[name])
+        }
 
     def state_dict(self):
         """Copies of everything a step depends on: a plain dict of str -> scalar/tuple/array."""
@@ -250,9 +300,15 @@ class Optimizer:
         kind = _unwrap(state.get("optimizer"))
         if kind != cls:
             raise ValueError(f"state_dict is for optimizer {kind!r}, not {cls!r}")
-        required = ("optimizer", "step", *self._hyper)
+        hyper_names = [h for h in self._hyper if h not in _OPTIONAL]
+        optional = [h for h in self._hyper if h in _OPTIONAL]
+        required = ("optimizer", "step", *hyper_names)
         missing = [k for k in required if k not in state]
-        unexpected = [k for k in state if k not in required and k not in self._state_names]
+        unexpected = [
+            k
+            for k in state
+            if k not in required and k not in optional and k not in self._state_names
+        ]
         if missing or unexpected:
             raise ValueError(
                 f"state_dict does not match {cls}: "
@@ -263,7 +319,10 @@ class Optimizer:
             raise TypeError(f"state_dict['step']: expected an integer, got {step!r}")
         if step < 0:
             raise ValueError(f"state_dict['step']: expected >= 0, got {step}")
-        hyper = {name: _CHECKS[name](name, state[name]) for name in self._hyper}
+        hyper = {
+            name: _CHECKS[name](name, state[name] if name in state else _OPTIONAL[name])
+            for name in self._hyper
+        }
         buffers = {}
         n = self._data.size
         for name in self._state_names:
@@ -275,7 +334,7 @@ class Optimizer:
             if not np.issubdtype(value.dtype, np.number) or np.iscomplexobj(value):
                 raise TypeError(f"state_dict[{name!r}]: expected real numbers, got {value.dtype}")
             buffers[name] = value
-        old = self.hyperparameters()
+        old = {name: getattr(self, name) for name in self._hyper}
         for name, value in hyper.items():
             setattr(self, name, value)
         try:
@@ -291,7 +350,7 @@ class Optimizer:
         }
 
     def __repr__(self):
-        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._hyper)
+        args = ", ".join(f"{name}={value!r}" for name, value in self.hyperparameters().items())
         return f"{type(self).__name__}({args})"
 
 
@@ -313,7 +372,14 @@ class SGD(Optimizer):
     _state_names = ("momentum_buffer",)
 
     def __init__(
-        self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False
+        self,
+        params,
+        lr=1e-3,
+        momentum=0.0,
+        dampening=0.0,
+        weight_decay=0.0,
+        nesterov=False,
+        clip_norm=None,
     ):
         defaults = dict(
             lr=lr,
@@ -322,7 +388,7 @@ class SGD(Optimizer):
             weight_decay=weight_decay,
             nesterov=nesterov,
         )
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, clip_norm)
 
     def _check_settings(self):
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
@@ -357,7 +423,9 @@ class Momentum(SGD):
     keeps past steps at their old lr, torch's rescales them.) Polyak (1964).
     """
 
-    def __init__(self, params, lr=1e-3, momentum=0.9, dampening=0.0, weight_decay=0.0):
+    def __init__(
+        self, params, lr=1e-3, momentum=0.9, dampening=0.0, weight_decay=0.0, clip_norm=None
+    ):
         super().__init__(
             params,
             lr=lr,
@@ -365,6 +433,7 @@ class Momentum(SGD):
             dampening=dampening,
             weight_decay=weight_decay,
             nesterov=False,
+            clip_norm=clip_norm,
         )
 
 
@@ -377,7 +446,7 @@ class Nesterov(SGD):
     Sutskever et al., ICML 2013; Nesterov (1983).
     """
 
-    def __init__(self, params, lr=1e-3, momentum=0.9, weight_decay=0.0):
+    def __init__(self, params, lr=1e-3, momentum=0.9, weight_decay=0.0, clip_norm=None):
         super().__init__(
             params,
             lr=lr,
@@ -385,6 +454,7 @@ class Nesterov(SGD):
             dampening=0.0,
             weight_decay=weight_decay,
             nesterov=True,
+            clip_norm=clip_norm,
         )
 
 
@@ -413,6 +483,7 @@ class AdaGrad(Optimizer):
         weight_decay=0.0,
         initial_accumulator_value=0.0,
         eps=1e-10,
+        clip_norm=None,
     ):
         defaults = dict(
             lr=lr,
@@ -421,7 +492,7 @@ class AdaGrad(Optimizer):
             initial_accumulator_value=initial_accumulator_value,
             eps=eps,
         )
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, clip_norm)
 
     def _update(self):
         h = self._buffer("sum", self.initial_accumulator_value)
@@ -450,7 +521,15 @@ class RMSprop(Optimizer):
     _state_names = ("square_avg", "grad_avg", "momentum_buffer")
 
     def __init__(
-        self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False
+        self,
+        params,
+        lr=1e-2,
+        alpha=0.99,
+        eps=1e-8,
+        weight_decay=0.0,
+        momentum=0.0,
+        centered=False,
+        clip_norm=None,
     ):
         defaults = dict(
             lr=lr,
@@ -460,7 +539,7 @@ class RMSprop(Optimizer):
             momentum=momentum,
             centered=centered,
         )
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, clip_norm)
 
     def _update(self):
         v = self._buffer("square_avg")
@@ -498,9 +577,9 @@ class AdaDelta(Optimizer):
 
     _state_names = ("square_avg", "acc_delta")
 
-    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0):
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, clip_norm=None):
         defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, clip_norm)
 
     def _update(self):
         v = self._buffer("square_avg")
@@ -537,10 +616,17 @@ class Adam(Optimizer):
     _state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
     def __init__(
-        self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0.0,
+        amsgrad=False,
+        clip_norm=None,
     ):
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, clip_norm)
 
     def _moments(self):
         m = self._buffer("exp_avg")
@@ -580,10 +666,23 @@ class AdamW(Adam):
     """
 
     def __init__(
-        self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=1e-2,
+        amsgrad=False,
+        clip_norm=None,
     ):
         super().__init__(
-            params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            clip_norm=clip_norm,
         )
 
     def _update(self):
@@ -608,6 +707,83 @@ class AdamW(Adam):
 
 Adagrad = AdaGrad
 Adadelta = AdaDelta
+
+
+# -- gradient norms and clipping -------------------------------------------------------------
+def _global_norm(a):
+    """The L2 norm of the 1-D array ``a`` as a float; inf or NaN when ``a`` holds inf or NaN.
+
+    One BLAS dot product, no allocation. Only when the sum of squares overflows although every
+    value is finite (float32 norms above about 1e19) is it redone in float64, scaled. NumPy
+    warns of that overflow: callers run it under ``np.errstate`` (``fit``'s loop does).
+    """
+    s = float(np.dot(a, a))
+    if math.isfinite(s):
+        return math.sqrt(s)
+    if not np.isfinite(a).all():
+        return math.inf if not np.isnan(a).any() else math.nan
+    big = float(np.abs(a).max())
+    scaled = a.astype(np.float64) / big
+    return big * math.sqrt(float(np.dot(scaled, scaled)))
+
+
+def _all_finite(a):
+    """True when the 1-D array ``a`` holds no NaN or infinite value (no allocation unless the
+    sum of squares overflows; see ``_global_norm`` on warnings)."""
+    return math.isfinite(float(np.dot(a, a))) or bool(np.isfinite(a).all())
+
+
+def _clip_flat(grad, max_norm):
+    """Scale ``grad`` in place to global norm about ``max_norm`` if larger; return its norm
+    before. A non-finite norm leaves ``grad`` as it is (scaling would only spread NaN)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        norm = _global_norm(grad)
+    if norm > max_norm and math.isfinite(norm):
+        grad *= max_norm / (norm + 1e-6)
+    return norm
+
+
+def clip_grad_norm(params, max_norm):
+    """Clip gradients by their global L2 norm, as ``torch.nn.utils.clip_grad_norm_``.
+
+    ``params``: an ``Optimizer`` (its flat gradient buffer), one ``Parameter`` or an iterable of
+    them (e.g. ``model.parameters()``). ``max_norm``: a finite number > 0. With
+    norm = sqrt(sum of every gradient value squared), when norm > max_norm every gradient is
+    multiplied by max_norm / (norm + 1e-6). Returns norm, before clipping, as a float. A NaN
+    or infinite norm is returned as it is and the gradients are left unchanged.
+
+    Pascanu, Mikolov and Bengio, "On the difficulty of training recurrent neural networks"
+    (ICML 2013).
+    """
+    max_norm = _max_norm("max_norm", max_norm)
+    if max_norm is None:
+        raise TypeError("max_norm must be a real number, got None")
+    if isinstance(params, Optimizer):
+        params._sync()
+        return _clip_flat(params._grad, max_norm)
+    if isinstance(params, Parameter):
+        params = [params]
+    params = list(params)
+    for i, p in enumerate(params):
+        if not isinstance(p, Parameter):
+            raise TypeError(
+                f"clip_grad_norm: params[{i}] is {type(p).__name__}, expected a fastnn "
+                "Parameter or an optimizer"
+            )
+    with np.errstate(over="ignore", invalid="ignore"):
+        norms = [_global_norm(p.grad.reshape(-1)) for p in params]
+    if not norms:
+        return 0.0
+    if not all(math.isfinite(n) for n in norms):
+        return math.nan if any(math.isnan(n) for n in norms) else math.inf
+    big = max(norms)
+    norm = big * math.sqrt(sum((n / big) ** 2 for n in norms)) if big > 0 else 0.0
+    if norm > max_norm:
+        scale = max_norm / (norm + 1e-6)
+        for p in params:
+            p.grad *= scale
+    return norm
+
 
 _BY_NAME = {
     "sgd": SGD,

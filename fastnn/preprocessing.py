@@ -9,14 +9,14 @@ import numbers
 
 import numpy as np
 
-from ._validation import as_rng, check_positive_int
+from ._validation import as_array, as_rng, check_positive_int
 
 # -- helpers ----------------------------------------------------------------------------------
 
 
 def _real_array(x, what):
     """``x`` as an array of real numbers (bool, int or float), else ``TypeError``."""
-    a = np.asarray(x)
+    a = as_array(x, what)
     if a.dtype.kind not in "biuf":
         raise TypeError(f"{what}: expected an array of real numbers, got dtype {a.dtype}")
     return a
@@ -280,7 +280,7 @@ def _check_labels(labels, what):
     Integer and boolean arrays are taken as they are; float arrays only when every value is a
     whole number (2.0 is label 2).
     """
-    a = np.asarray(labels)
+    a = as_array(labels, what)
     if a.dtype.kind not in "biuf":
         raise TypeError(f"{what}: expected integer labels, got dtype {a.dtype}")
     if a.dtype.kind == "f":
@@ -289,6 +289,9 @@ def _check_labels(labels, what):
             raise ValueError(f"{what}: labels must be integers, got {a[bad][0].item()!r}")
     if a.dtype.kind in "if" and a.size and (neg := a < 0).any():
         raise ValueError(f"{what}: labels must be >= 0, got {a[neg][0].item()!r}")
+    # Checked before the cast, which would wrap 1e20 or a uint64 above 2**63 around.
+    if a.dtype.kind in "uf" and a.size and (big := a >= 2**63).any():
+        raise ValueError(f"{what}: label {a[big][0].item()!r} is too large")
     return a.astype(np.int64)
 
 
@@ -309,7 +312,10 @@ def one_hot(labels, num_classes=None, dtype=np.float32):
                 f"one_hot: label {y[big][0]} is out of range for num_classes={num_classes}; "
                 f"expected labels in [0, {num_classes})"
             )
-    dt = np.dtype(dtype)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"one_hot: expected a numeric dtype, got {dtype!r}") from None
     if dt.kind not in "biuf":
         raise TypeError(f"one_hot: expected a numeric dtype, got {dt}")
     out = np.zeros((y.size, num_classes), dtype=dt)
@@ -373,7 +379,12 @@ def split_indices(y, sizes, *, stratify=True, rng=None):
         order = rng.permutation(n)
         bounds = np.cumsum([0] + parts)
         return [order[bounds[i] : bounds[i + 1]] for i in range(len(sizes))]
-    _, y_class = np.unique(y, return_inverse=True)
+    try:
+        _, y_class = np.unique(y, return_inverse=True)
+    except TypeError:  # e.g. None among object labels
+        raise TypeError(
+            f"split_indices: stratify needs labels that can be sorted, got dtype {y.dtype}"
+        ) from None
     y_class = y_class.reshape(-1)
     by_class = np.argsort(y_class, kind="stable")
     counts = np.bincount(y_class)

@@ -1,8 +1,10 @@
 """The training loop: ``fit``, ``evaluate`` and the ``History`` they report.
 
 ``fit`` checks its inputs once (shapes against the model, label range, finite values, dtype),
-then runs mini-batch epochs with no per-step checks: each step gathers its rows into buffers
-allocated once, runs forward, the fused loss, backward and one optimizer kernel call.
+then runs mini-batch epochs: each step gathers its rows into buffers allocated once, runs
+forward, the fused loss, backward and one optimizer kernel call, checking only that the
+loss and the gradient are finite (a diverging run stops with ``TrainingDivergedError``;
+``clip_norm`` tames exploding gradients).
 
     history = fit(model, x, y, optimizer=optim.Adam(model.parameters(), lr=1e-3),
                   epochs=10, batch_size=64, validation_split=0.1, seed=0)
@@ -37,14 +39,16 @@ METRICS = ("accuracy",)
 
 
 class TrainingDivergedError(FloatingPointError):
-    """The loss became NaN or infinite. ``epoch`` and ``step`` (1-based) say where;
-    ``history`` holds the epochs completed before."""
+    """The loss, the gradient or the updated weights became NaN or infinite. ``epoch`` and
+    ``step`` (1-based) say where, ``what`` which of the three ("loss", "gradient" or
+    "weights"); ``history`` holds the epochs completed before."""
 
-    def __init__(self, message, epoch, step, history):
+    def __init__(self, message, epoch, step, history, what="loss"):
         super().__init__(message)
         self.epoch = epoch
         self.step = step
         self.history = history
+        self.what = what
 
 
 class History:
@@ -392,6 +396,7 @@ def fit(
     shuffle=True,
     check_finite=True,
     log_every=1,
+    clip_norm=None,
 ):
     """Train ``model`` on (x, y) with mini-batches; return a ``History``.
 
@@ -414,11 +419,19 @@ def fit(
     - ``resume``: a checkpoint written by ``ModelCheckpoint``: the model, optimizer, epoch,
       history, callbacks and random generators continue exactly where it left off. The
       data and settings must be the ones the checkpoint was made with.
+    - ``clip_norm``: None, or a finite max_norm > 0: before each update the gradient is
+      scaled by max_norm / (norm + 1e-6) when its global L2 norm exceeds max_norm
+      (``optim.clip_grad_norm``; an optimizer's own ``clip_norm`` also applies).
 
-    Inputs are checked once, here; the loop itself checks nothing per step. A NaN or infinite
-    loss raises ``TrainingDivergedError`` naming the epoch and step; the model keeps its last
-    finite weights (its current ones when finite, otherwise those at the start of the
-    epoch). Ctrl-C stops after the current step and returns the history of the completed
+    Inputs are checked once, here. Each step checks only that the loss and the gradient's
+    global norm are finite (one dot product over the flat gradient), and each epoch that the
+    weights are. A NaN or infinite loss or gradient stops training before the update, with
+    ``TrainingDivergedError`` naming the epoch, the step and which one failed, so the model
+    keeps its last finite weights: those from before the step that failed. Only an update
+    that overflows the weights from a finite gradient (an extreme learning rate) is caught at
+    the end of the epoch (or by the next step's loss); the weights then go back to those at
+    the start of the epoch (batch-norm running statistics included). Ctrl-C stops after the
+    current step and returns the history of the completed
     epochs (``history.interrupted`` is then true).
     """
     return _fit(
@@ -440,6 +453,7 @@ def fit(
         check_finite,
         log_every,
         parallel=None,
+        clip_norm=clip_norm,
     )
 
 
@@ -462,11 +476,13 @@ def _fit(
     check_finite,
     log_every,
     parallel,
+    clip_norm=None,
 ):
     """``fit``'s body. ``parallel`` is None for one process, or the hooks of a data-parallel
     run (``fastnn.distributed._Ranks``): it agrees the seed across ranks, gives each rank its
     slice of every global batch, sums the gradients after backward, and reduces the epoch's
-    figures; only its root rank writes checkpoints."""
+    figures; only its root rank writes checkpoints. The gradient is checked and clipped
+    after that sum, so every rank sees the same norm and makes the same decision."""
     if not isinstance(model, Module):
         raise TypeError(f"fit: expected a fastnn model, got {type(model).__name__}")
     loss = _resolve_loss(loss)
@@ -475,6 +491,7 @@ def _fit(
     epochs = check_positive_int(epochs, "epochs")
     batch_size = check_positive_int(batch_size, "batch_size")
     log_every = check_positive_int(log_every, "log_every")
+    clip_norm = _optim._max_norm("clip_norm", clip_norm)
     callbacks = list(callbacks)
     for cb in callbacks:
         if not isinstance(cb, Callback):
@@ -558,10 +575,15 @@ def _fit(
     pred = {m: np.empty(m, dtype=np.intp) for m in sizes}
     track_acc = "accuracy" in metrics
     separate_labels = t.ndim == 2 and track_acc
-    # The last finite weights, taken at the start of each epoch (see the docstring).
+    # Finite weights to fall back on, taken at the start of each epoch (see the docstring).
     params = optimizer._data
+    grad = optimizer._grad
     snapshot = np.empty_like(params)
     persistent = [(a, np.empty_like(a)) for m in model.modules() for a in _persistent(m)]
+
+    def diverged(epoch, step, value, what="loss"):
+        _diverged(model, params, snapshot, persistent, epoch, step, value, history, what)
+
     order = np.arange(n)
 
     use_bar = verbose and sys.stdout.isatty()
@@ -579,58 +601,66 @@ def _fit(
             lr = optimizer.lr
             if shuffle:
                 order = shuffle_rng.permutation(n)
+            bar = _bar(epoch, epochs, steps) if use_bar else None
             np.copyto(snapshot, params)
             for a, copy in persistent:
                 np.copyto(copy, a)
-            bar = _bar(epoch, epochs, steps) if use_bar else None
             total = 0.0
             correct = 0
             seen = 0
-            for step in range(steps):
-                idx = order[step * batch_size : (step + 1) * batch_size]
-                if parallel is not None:
-                    global_m = idx.shape[0]
-                    idx = idx[slice(*parallel.bounds(global_m))]
-                m = idx.shape[0]
-                if parallel is not None and m == 0:
-                    # An empty slice contributes a zero gradient to the sum, no rows.
-                    optimizer._grad.fill(0)
-                    value = 0.0
-                else:
-                    xs, ts = xb[m], tb[m]
-                    gather_rows(x, idx, xs)
-                    if t.ndim == 2:
-                        gather_rows(t, idx, ts)
+            # Overflow in a diverging step is caught below, with its epoch and step: keep
+            # NumPy from warning (or raising, under np.errstate(all="raise")) first.
+            with np.errstate(all="ignore"):
+                for step in range(steps):
+                    idx = order[step * batch_size : (step + 1) * batch_size]
+                    if parallel is not None:
+                        global_m = idx.shape[0]
+                        idx = idx[slice(*parallel.bounds(global_m))]
+                    m = idx.shape[0]
+                    if parallel is not None and m == 0:
+                        # An empty slice contributes a zero gradient to the sum, no rows.
+                        optimizer._grad.fill(0)
+                        value = 0.0
                     else:
-                        np.take(t, idx, out=ts)
-                    z = model.forward(xs)
-                    value = loss._forward_checked_once(z, ts)
-                    if parallel is None and not math.isfinite(value):
-                        _diverged(model, params, snapshot, persistent, epoch, step, value, history)
-                    total += value * m
-                    seen += m
-                    if track_acc:
-                        ls = lb[m]
-                        if separate_labels:
-                            np.take(labels, idx, out=ls)
+                        xs, ts = xb[m], tb[m]
+                        gather_rows(x, idx, xs)
+                        if t.ndim == 2:
+                            gather_rows(t, idx, ts)
                         else:
-                            ls = ts
-                        np.argmax(z, axis=1, out=pred[m])
-                        correct += count_equal(pred[m], ls)
-                    dout = loss.backward()
-                    if parallel is not None and m != global_m:
-                        # Mean over this rank's m rows, weighted m / global_m: the sum over
-                        # ranks is the gradient of the global batch's mean loss.
-                        dout *= m / global_m
-                    _backward(model, dout)
-                if parallel is not None and not parallel.sum_gradient(optimizer._grad, value):
-                    value = value if not math.isfinite(value) else math.nan
-                    _diverged(model, params, snapshot, persistent, epoch, step, value, history)
-                optimizer.step()
-                if bar is not None:
-                    _bar_step(bar, total / seen, correct / seen if track_acc else None)
-                if interrupt.requested:
-                    break
+                            np.take(t, idx, out=ts)
+                        z = model.forward(xs)
+                        value = loss._forward_checked_once(z, ts)
+                        if parallel is None and not math.isfinite(value):
+                            diverged(epoch, step, value)
+                        total += value * m
+                        seen += m
+                        if track_acc:
+                            ls = lb[m]
+                            if separate_labels:
+                                np.take(labels, idx, out=ls)
+                            else:
+                                ls = ts
+                            np.argmax(z, axis=1, out=pred[m])
+                            correct += count_equal(pred[m], ls)
+                        dout = loss.backward()
+                        if parallel is not None and m != global_m:
+                            # Mean over this rank's m rows, weighted m / global_m: the sum over
+                            # ranks is the gradient of the global batch's mean loss.
+                            dout *= m / global_m
+                        _backward(model, dout)
+                    if parallel is not None and not parallel.sum_gradient(grad, value):
+                        value = value if not math.isfinite(value) else math.nan
+                        diverged(epoch, step, value)
+                    norm = _optim._global_norm(grad)
+                    if not math.isfinite(norm):
+                        diverged(epoch, step, norm, "gradient")
+                    if clip_norm is not None and norm > clip_norm:
+                        grad *= clip_norm / (norm + 1e-6)
+                    optimizer.step()
+                    if bar is not None:
+                        _bar_step(bar, total / seen, correct / seen if track_acc else None)
+                    if interrupt.requested:
+                        break
             if interrupt.requested:
                 if bar is not None:
                     bar.close()
@@ -644,7 +674,7 @@ def _fit(
             if parallel is not None:
                 total, correct = parallel.end_epoch(model, total, correct)
             if not np.isfinite(params).all():
-                _diverged(model, params, snapshot, persistent, epoch, steps - 1, math.nan, history)
+                diverged(epoch, steps - 1, math.nan, "weights")
             logs = {"loss": total / n}
             if track_acc:
                 logs["accuracy"] = correct / n
@@ -680,7 +710,16 @@ def _persistent(module):
     return [getattr(module, name) for name in module._persistent]
 
 
-def _diverged(model, params, snapshot, persistent, epoch, step, value, history):
+_DIVERGED = {
+    "loss": "the loss became {value}",
+    "gradient": "the gradient became non-finite (global norm {value}) while the loss was finite",
+    "weights": "the weights became NaN or infinite after the update",
+}
+
+
+def _diverged(model, params, snapshot, persistent, epoch, step, value, history, what="loss"):
+    """Put back the weights from the start of the epoch if they are no longer finite, then
+    raise ``TrainingDivergedError``. ``snapshot`` and ``persistent`` hold the epoch's copies."""
     restored = False
     if not np.isfinite(params).all():
         np.copyto(params, snapshot)
@@ -690,16 +729,19 @@ def _diverged(model, params, snapshot, persistent, epoch, step, value, history):
             np.copyto(a, copy)
             restored = True
     kept = (
-        f"the weights were restored to the start of epoch {epoch + 1}"
+        f"the weights were restored to those at the start of epoch {epoch + 1}"
         if restored
         else "the model keeps its last (finite) weights"
     )
+    cause = _DIVERGED[what].format(value=value)
     raise TrainingDivergedError(
-        f"the loss became {value} in epoch {epoch + 1}, step {step + 1}; training stopped and "
-        f"{kept}. Try a smaller learning rate, gradient-friendly initialisation or batch norm.",
+        f"{cause} in epoch {epoch + 1}, step {step + 1}; training stopped and {kept}. Try a "
+        "smaller learning rate, gradient clipping (clip_norm), gradient-friendly "
+        "initialisation or batch norm.",
         epoch + 1,
         step + 1,
         history,
+        what,
     )
 
 

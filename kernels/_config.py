@@ -14,6 +14,13 @@ scheduler spreads those chunks over however many threads ``fastnn.set_num_thread
 
 from numba import njit
 
+# Numba threading layers fastnn asks for, in order, unless the user chose one with
+# NUMBA_THREADING_LAYER: both let several Python threads run parallel kernels at once (OpenMP
+# first: it is the layer the OMP_WAIT_POLICY tuning in fastnn/__init__.py was measured with).
+# The third layer, workqueue, aborts the process on concurrent use; fastnn.threads serialises
+# fastnn's kernels when it is the one that runs.
+THREADING_LAYERS = ("omp", "tbb")
+
 # No 'reassoc' (it lets LLVM reorder reductions, which changes sums) and no 'nnan'/'ninf'
 # (kernels must propagate NaN and inf so that training can detect a diverging loss).
 FASTMATH = {"nsz", "arcp", "contract"}

@@ -196,3 +196,25 @@ def test_cli_runs_as_module():
     )
     assert proc.returncode == 0, proc.stderr
     assert "0 XOR 1 = " in proc.stdout and "epoch   2" in proc.stdout
+
+
+def test_checkpoint_every_n_epochs(tmp_path, blob_data, capsys):
+    from fastnn import files
+
+    data, _, _ = blob_data
+    ckpt = tmp_path / "c.npz"
+    argv = ["train", "--data", data, "--layers", "8", "--epochs", 5, "--checkpoint", ckpt]
+    code, _, _ = run([*argv, "--checkpoint-every", 2, "-o", tmp_path / "m.npz"], capsys)
+    assert code == 0
+    assert files.read(ckpt).header["training"]["epoch"] == 4  # written after epochs 2 and 4
+    code, _, err = run([*argv, "--checkpoint-every", 0], capsys)
+    assert code == 2 and "--checkpoint-every" in err
+
+
+def test_clip_norm_flag(tmp_path, blob_data, capsys):
+    data, _, _ = blob_data
+    argv = ["train", "--data", data, "--layers", "8", "--epochs", 2, "-o", tmp_path / "m.npz"]
+    code, out, _ = run([*argv, "--clip-norm", 0.5], capsys)
+    assert code == 0 and "test accuracy" in out
+    code, _, err = run([*argv, "--clip-norm", 0], capsys)
+    assert code == 2 and "--clip-norm" in err and err.count("\n") == 1

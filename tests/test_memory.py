@@ -1,5 +1,7 @@
-"""A steady-state training step allocates no arrays, and fit's memory stays flat."""
+"""A steady-state training step allocates no arrays, and fit's memory stays flat (Python
+allocations under tracemalloc, and the process's resident set size)."""
 
+import os
 import tracemalloc
 
 import numpy as np
@@ -68,3 +70,65 @@ def test_fit_memory_stays_flat_over_20_epochs(rng):
     # The history gains a few floats per epoch; an array per step (32 x 64 float32 = 8 KB,
     # 20 steps an epoch) would add hundreds of kilobytes.
     assert growth < 20 * 1024, growth
+
+
+def _rss():
+    """Resident set size of this process in bytes (Linux: /proc/self/statm)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class _RSS(cb.Callback):
+    def __init__(self, leak=0):
+        self.rss = []
+        self.leak = leak  # bytes to keep each epoch: the control that shows a leak is seen
+        self.kept = []
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if self.leak:
+            self.kept.append(np.ones(self.leak // 8))
+        self.rss.append(_rss())
+
+
+def _rss_growth_over_20_epochs(folder, leak=0):
+    import gc
+
+    gc.collect()  # earlier tests' garbage freed now, not during the measurement
+    rng = np.random.default_rng(0)
+    x = rng.random((1280, 100), dtype=np.float32)
+    y = rng.integers(0, 10, 1280)
+    model = fn.MLP([100, 256, 256, 10], batchnorm=True, dropout=0.2, seed=0)
+    memory = _RSS(leak)
+    fn.fit(
+        model,
+        x,
+        y,
+        epochs=20,
+        batch_size=64,
+        validation_split=0.1,
+        seed=0,
+        verbose=0,
+        # A checkpoint every epoch too: writing files must not leak either.
+        callbacks=[memory, cb.ModelCheckpoint(os.path.join(folder, "ckpt.npz"))],
+    )
+    # From the end of epoch 2: the first checkpoint is written after epoch 1's callbacks ran,
+    # and its one-off allocations (zip buffers, the architecture check) show at epoch 2.
+    return memory.rss[-1] - memory.rss[1]
+
+
+# The RSS allowance: allocator noise is a few hundred kB; an array of one batch's activations
+# (64 x 256 float32, 64 kB) kept per step would add 18 steps x 18 epochs x 64 kB = 20 MB.
+RSS_ALLOWANCE = 4 * 1024 * 1024
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads /proc/self/statm")
+def test_fit_rss_stays_flat_over_20_epochs(tmp_path):
+    growth = _rss_growth_over_20_epochs(tmp_path)
+    assert growth < RSS_ALLOWANCE, f"RSS grew {growth / 2**20:.1f} MiB from epoch 2 to 20"
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads /proc/self/statm")
+def test_rss_check_sees_a_leak(tmp_path):
+    # The control: keeping 2 MiB an epoch (36 MiB over 18 epochs) fails the allowance, with
+    # room for memory that the process returns to the system meanwhile.
+    assert _rss_growth_over_20_epochs(tmp_path, leak=2 * 1024 * 1024) > RSS_ALLOWANCE
