@@ -158,10 +158,20 @@ def _json_default(value):
     raise TypeError(f"cannot store {type(value).__name__} in a fastnn file header")
 
 
+def _path(path, what):
+    """``path`` as a str, or a TypeError that says what was expected."""
+    if not isinstance(path, str | bytes | os.PathLike):
+        raise TypeError(f"{what}: expected a file path (str or os.PathLike), got {path!r}")
+    return os.fsdecode(os.fspath(path))
+
+
 def write_npz(path, header, arrays):
     """Write ``arrays`` and the JSON ``header`` to ``path`` atomically."""
-    path = os.fspath(path)
+    path = _path(path, "save")
     folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        # Said here: the temporary file's name in mkstemp's error would puzzle.
+        raise FileNotFoundError(2, f"cannot save {path}: the folder {folder} does not exist")
     text = json.dumps(header, default=_json_default, allow_nan=True)
     fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".tmp", dir=folder)
     try:
@@ -234,7 +244,9 @@ class FastnnFile:
 
 def read(path):
     """Read and check a fastnn file; ``ValueError`` for anything that is not one."""
-    name = os.fspath(path)
+    name = _path(path, "load")
+    if os.path.isdir(name):
+        raise ValueError(f"{name}: a folder, not a fastnn file")
     with open(name, "rb") as f:
         magic = f.read(6)
     if magic[:1] == b"\x80":

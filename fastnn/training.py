@@ -22,7 +22,7 @@ import numpy as np
 
 from . import files
 from . import optim as _optim
-from ._validation import as_float_array, check_positive_int
+from ._validation import as_float_array, check_bool, check_positive_int
 from .callbacks import Callback
 from .container import Sequential
 from .dropout import Dropout
@@ -30,7 +30,7 @@ from .kernels.data import count_equal, gather_rows
 from .linear import Linear, Maxout
 from .losses import MSELoss, SoftmaxCrossEntropy, check_labels
 from .losses import get as _get_loss
-from .module import Module
+from .module import Module, eval_lock
 from .normalization import BatchNorm
 
 __all__ = ["History", "TrainingDivergedError", "evaluate", "fit"]
@@ -146,6 +146,7 @@ def _resolve_metrics(metrics, loss):
 
 def _check_xy(model, loss, x, y, what, check_finite):
     """(x, y for the loss, labels for accuracy or None), checked and converted once."""
+    check_finite = check_bool(check_finite, f"{what}: check_finite")
     n_in, n_out = io_sizes(model)
     x = as_float_array(x, model.dtype, f"{what} x")
     if x.ndim != 2 or x.shape[1] != n_in or x.shape[0] == 0:
@@ -215,7 +216,8 @@ def evaluate(model, x, y, loss="cross_entropy", metrics=None, batch_size=1024, c
     metrics = _resolve_metrics(metrics, loss)
     batch_size = check_positive_int(batch_size, "batch_size")
     x, t, labels = _check_xy(model, loss, x, y, "evaluate", check_finite)
-    return _evaluate(model, loss, x, t, labels, metrics, batch_size)
+    with eval_lock(model):  # as predict: several threads may evaluate one model
+        return _evaluate(model, loss, x, t, labels, metrics, batch_size)
 
 
 # -- the loop --------------------------------------------------------------------------------

@@ -633,3 +633,26 @@ def test_cli_other_commands_bad_input_one_line_exit_2(argv, message, cli_files, 
 def test_cli_help_still_exits_0(capsys):
     assert main(["train", "--help"]) == 0
     assert "--batch-size" in capsys.readouterr().out
+
+
+def test_save_and_load_name_what_is_wrong_with_the_path(tmp_path):
+    model = fn.MLP([4, 3], seed=0)
+    with pytest.raises(FileNotFoundError, match="the folder .*nope does not exist"):
+        fn.save(model, tmp_path / "nope" / "m.npz")
+    assert list(tmp_path.iterdir()) == []
+    for bad in (None, 5):
+        with pytest.raises(TypeError, match="expected a file path"):
+            fn.load(bad)
+        with pytest.raises(TypeError, match="expected a file path"):
+            fn.save(model, bad)
+    with pytest.raises(ValueError, match="a folder, not a fastnn file"):
+        fn.load(tmp_path)
+
+
+def test_check_finite_must_be_a_bool():
+    model = fn.MLP([4, 3], seed=0)
+    x, y = np.zeros((6, 4), np.float32), np.zeros(6, np.int64)
+    with pytest.raises(TypeError, match="check_finite must be True or False, got 'no'"):
+        fn.fit(model, x, y, epochs=1, batch_size=2, verbose=0, check_finite="no")
+    with pytest.raises(TypeError, match="check_finite must be True or False"):
+        fn.evaluate(model, x, y, check_finite=1)
