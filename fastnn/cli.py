@@ -540,7 +540,7 @@ def build_parser():
         type=_positive_float,
         default=None,
         metavar="MAX",
-        help="clip the gradient's global norm to MAX before each update (default: no clipping)",
+        help="clip the gradient's global norm to MAX before each update (None: no clipping)",
     )
     p.add_argument(
         "--schedule",
