@@ -48,15 +48,27 @@ def softmax_forward(x, out):
 
 
 @njit(**SERIAL)
-def softmax_backward(dout, y, dx):
-    """dx = y * (dout - sum_j dout_j * y_j) per row, y = softmax(x)."""
-    n, m = y.shape
-    for i in range(n):
+def _softmax_backward_rows(dout, y, dx, lo, hi):
+    m = y.shape[1]
+    for i in range(lo, hi):
         s = 0.0
         for j in range(m):
             s += dout[i, j] * y[i, j]
         for j in range(m):
             dx[i, j] = y[i, j] * (dout[i, j] - s)
+
+
+@njit(**PARALLEL)
+def softmax_backward(dout, y, dx):
+    """dx = y * (dout - sum_j dout_j * y_j) per row, y = softmax(x)."""
+    n = y.shape[0]
+    c = n_chunks(y.size)
+    if c == 1:
+        _softmax_backward_rows(dout, y, dx, 0, n)
+    else:
+        for k in prange(c):
+            lo, hi = chunk_bounds(k, c, n)
+            _softmax_backward_rows(dout, y, dx, lo, hi)
 
 
 @njit(**SERIAL)
@@ -150,13 +162,27 @@ def softmax_cross_entropy_targets(z, t, dz):
 
 
 @njit(**SERIAL)
-def mse_forward(y, t):
-    """mean((y - t)**2) over all elements of the 1-D arrays y and t (PyTorch's MSELoss)."""
+def _squared_error_sum(y, t, lo, hi):
     s = 0.0
-    for i in range(y.size):
+    for i in range(lo, hi):
         d = float(y[i]) - float(t[i])
         s += d * d
-    return s / y.size
+    return s
+
+
+@njit(**PARALLEL)
+def mse_forward(y, t):
+    """mean((y - t)**2) over all elements of the 1-D arrays y and t (PyTorch's MSELoss),
+    summed in float64 (per chunk, then over the chunks in order)."""
+    n = y.size
+    c = n_chunks(n)
+    if c == 1:
+        return _squared_error_sum(y, t, 0, n) / n
+    part = np.zeros(c)
+    for k in prange(c):
+        lo, hi = chunk_bounds(k, c, n)
+        part[k] = _squared_error_sum(y, t, lo, hi)
+    return part.sum() / n
 
 
 @njit(**SERIAL)

@@ -137,6 +137,25 @@ def test_parallel_path_matches_serial(rng):
     np.testing.assert_allclose(total / n, loss, rtol=1e-9)
     T = np.eye(m, dtype=np.float32)[t]
     np.testing.assert_allclose(kernels.softmax_cross_entropy_targets(z, T, dz), loss, rtol=1e-6)
+    # softmax_backward's rows and mse_forward's chunks: the parallel path against the twin
+    # and against the serial path on slices below the parallel threshold.
+    dout = rng.standard_normal((n, m)).astype(np.float32)
+    dx, dx_ref = np.empty_like(z), np.empty_like(z)
+    kernels.softmax_backward(dout, y, dx)
+    ref.softmax_backward(dout, y, dx_ref)
+    np.testing.assert_allclose(dx, dx_ref, **tol(np.float32))
+    for lo in range(0, n, 97):
+        rows = slice(lo, lo + 97)
+        dxs = np.empty_like(dout[rows])
+        kernels.softmax_backward(dout[rows].copy(), y[rows].copy(), dxs)
+        np.testing.assert_array_equal(dxs, dx[rows])
+    a, b = z.ravel(), dout.ravel()
+    pieces = sum(
+        kernels.mse_forward(a[i : i + 9973], b[i : i + 9973]) * a[i : i + 9973].size
+        for i in range(0, a.size, 9973)
+    )
+    np.testing.assert_allclose(kernels.mse_forward(a, b), pieces / a.size, rtol=1e-12)
+    np.testing.assert_allclose(kernels.mse_forward(a, b), ref.mse_forward(a, b), rtol=1e-9)
 
 
 @settings(deadline=None, max_examples=25)
