@@ -727,12 +727,6 @@ def _global_norm(a):
     return big * math.sqrt(float(np.dot(scaled, scaled)))
 
 
-def _all_finite(a):
-    """True when the 1-D array ``a`` holds no NaN or infinite value (no allocation unless the
-    sum of squares overflows; see ``_global_norm`` on warnings)."""
-    return math.isfinite(float(np.dot(a, a))) or bool(np.isfinite(a).all())
-
-
 def _clip_flat(grad, max_norm):
     """Scale ``grad`` in place to global norm about ``max_norm`` if larger; return its norm
     before. A non-finite norm leaves ``grad`` as it is (scaling would only spread NaN)."""
