@@ -11,26 +11,37 @@ A fastnn file is an ``.npz`` archive (``numpy.savez``) holding
 - ``callback<i>/<name>``: arrays a callback keeps (EarlyStopping's best weights).
 
 Files are read with ``allow_pickle=False``, so loading a file from someone else cannot run
-code; the architecture is rebuilt from a fixed table of fastnn layer classes. Writes are
+code; the architecture is rebuilt from fastnn's own layer classes (``fastnn.nn.LAYERS``). Writes are
 atomic: the archive goes to a temporary file in the target's folder, which then replaces the
 target, so a crash mid-save leaves the previous file as it was.
 """
 
 import functools
 import json
-import numbers
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 
-from .activation import ELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Step, Tanh
-from .container import MLP, Sequential
-from .dropout import Dropout
-from .linear import Linear, Maxout
-from .module import Module, check_dtype
-from .normalization import BatchNorm
+from ._atomic import atomic_write
+from ._checks import check_dtype
+from .errors import FileFormatError, InvalidTypeError
+from .nn import LAYERS, MLP, Module, Sequential
+
+__all__ = [
+    "FORMAT",
+    "FastnnFile",
+    "HEADER",
+    "VERSION",
+    "architecture",
+    "build",
+    "load",
+    "model_from",
+    "read",
+    "save",
+    "save_checkpoint",
+    "write_npz",
+]
 
 FORMAT = "fastnn"
 VERSION = 1
@@ -38,58 +49,6 @@ HEADER = "fastnn.json"
 
 
 # -- architecture <-> JSON -----------------------------------------------------------------------
-def _init_spec(init):
-    # A callable initialiser cannot be written down; the weights are saved anyway.
-    if isinstance(init, str):
-        return init
-    if isinstance(init, numbers.Real) and not isinstance(init, bool):
-        return float(init)
-    return None
-
-
-def _linear_config(m):
-    return {
-        "in_features": m.in_features,
-        "out_features": m.out_features,
-        "bias": m.bias is not None,
-        "activation": None if m.activation == "identity" else m.activation,
-        "alpha": m.alpha,
-        "init": _init_spec(m.init) or "he",
-    }
-
-
-_CONFIG = {
-    Linear: _linear_config,
-    Maxout: lambda m: {
-        "in_features": m.in_features,
-        "out_features": m.out_features,
-        "pieces": m.pieces,
-        "init": _init_spec(m.init) or "xavier",
-    },
-    BatchNorm: lambda m: {"num_features": m.num_features, "momentum": m.momentum, "eps": m.eps},
-    Dropout: lambda m: {"p": m.p},
-    LeakyReLU: lambda m: {"negative_slope": m.negative_slope},
-    ELU: lambda m: {"alpha": m.alpha},
-    ReLU: lambda m: {},
-    Sigmoid: lambda m: {},
-    Tanh: lambda m: {},
-    Step: lambda m: {},
-    Identity: lambda m: {},
-    Softmax: lambda m: {},
-}
-_CLASSES = {cls.__name__: cls for cls in (*_CONFIG, Sequential, MLP)}
-
-
-def _mlp_config(m):
-    return {
-        "sizes": list(m.sizes),
-        "activation": m.activation,
-        "batchnorm": m.batchnorm,
-        "dropout": m.dropout,
-        "init": _init_spec(m.init),
-    }
-
-
 @functools.lru_cache(maxsize=32)
 def _built_layers_spec(spec_json, dtype):
     # Building an MLP draws all its initial weights (0.1 s for 4 M parameters); a training run
@@ -98,10 +57,11 @@ def _built_layers_spec(spec_json, dtype):
 
 
 def architecture(model):
-    """The JSON-able description of ``model`` that ``build`` turns back into a model."""
+    """The JSON-able description of ``model`` that ``build`` turns back into a model: its
+    class name and ``get_config()``, or for a ``Sequential`` the list of its layers'."""
     cls = type(model)
     if cls is MLP:
-        spec = {"class": "MLP", "config": _mlp_config(model)}
+        spec = {"class": "MLP", "config": model.get_config()}
         # An MLP whose layers were changed after it was built is saved as what it now is.
         key = json.dumps(spec, sort_keys=True, default=_json_default)
         if _layers_spec(model) == _built_layers_spec(key, model.dtype):
@@ -109,12 +69,13 @@ def architecture(model):
         return {"class": "Sequential", "layers": _layers_spec(model)}
     if isinstance(model, Sequential):
         return {"class": "Sequential", "layers": _layers_spec(model)}
-    if cls in _CONFIG:
-        return {"class": cls.__name__, "config": _CONFIG[cls](model)}
-    raise TypeError(
-        f"cannot save a {cls.__name__}: fastnn files hold the layers "
-        f"{', '.join(sorted(_CLASSES))} (and Sequential models of them)"
-    )
+    config = model.get_config() if LAYERS.get(cls.__name__) is cls else None
+    if config is None:
+        raise InvalidTypeError(
+            f"cannot save a {cls.__name__}: fastnn files hold the layers "
+            f"{', '.join(sorted(LAYERS))} (and Sequential models of them)"
+        )
+    return {"class": cls.__name__, "config": config}
 
 
 def _layers_spec(model):
@@ -122,27 +83,28 @@ def _layers_spec(model):
 
 
 def build(spec, dtype=np.float32):
-    """A new model from ``architecture(...)``'s description; ``ValueError`` if it is invalid."""
+    """A new model from ``architecture(...)``'s description; ``FileFormatError`` (a
+    ``ValueError``) if it is invalid. Only the classes of ``fastnn.nn.LAYERS`` are built."""
     if not isinstance(spec, dict) or not isinstance(spec.get("class"), str):
-        raise ValueError(f"invalid architecture entry: {spec!r:.200}")
+        raise FileFormatError(f"invalid architecture entry: {spec!r:.200}")
     name = spec["class"]
-    cls = _CLASSES.get(name)
+    cls = LAYERS.get(name)
     if cls is None:
-        raise ValueError(
-            f"unknown layer class {name!r}; expected one of {', '.join(sorted(_CLASSES))}"
+        raise FileFormatError(
+            f"unknown layer class {name!r}; expected one of {', '.join(sorted(LAYERS))}"
         )
     if cls is Sequential:
         layers = spec.get("layers")
         if not isinstance(layers, list):
-            raise ValueError("invalid architecture: a Sequential entry needs a list of layers")
+            raise FileFormatError("invalid architecture: a Sequential entry needs a list of layers")
         return Sequential(*[build(s, dtype) for s in layers]) if layers else Sequential()
     config = spec.get("config", {})
     if not isinstance(config, dict):
-        raise ValueError(f"invalid architecture: config of {name} must be an object")
+        raise FileFormatError(f"invalid architecture: config of {name} must be an object")
     try:
         return cls(**config, dtype=dtype)
     except (TypeError, ValueError) as e:
-        raise ValueError(f"invalid architecture: {name}({config}): {e}") from None
+        raise FileFormatError(f"invalid architecture: {name}({config}): {e}") from None
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -155,37 +117,22 @@ def _json_default(value):
         return bool(value)
     if isinstance(value, np.ndarray) and value.ndim == 0:
         return value.item()
-    raise TypeError(f"cannot store {type(value).__name__} in a fastnn file header")
+    raise InvalidTypeError(f"cannot store {type(value).__name__} in a fastnn file header")
 
 
 def _path(path, what):
     """``path`` as a str, or a TypeError that says what was expected."""
     if not isinstance(path, str | bytes | os.PathLike):
-        raise TypeError(f"{what}: expected a file path (str or os.PathLike), got {path!r}")
+        raise InvalidTypeError(f"{what}: expected a file path (str or os.PathLike), got {path!r}")
     return os.fsdecode(os.fspath(path))
 
 
 def write_npz(path, header, arrays):
     """Write ``arrays`` and the JSON ``header`` to ``path`` atomically."""
     path = _path(path, "save")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        # Said here: the temporary file's name in mkstemp's error would puzzle.
-        raise FileNotFoundError(2, f"cannot save {path}: the folder {folder} does not exist")
     text = json.dumps(header, default=_json_default, allow_nan=True)
-    fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{HEADER: np.array(text)}, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_write(path) as f:
+        np.savez(f, **{HEADER: np.array(text)}, **arrays)
 
 
 def _model_header(model):
@@ -205,7 +152,7 @@ def save(model, path):
     added).
     """
     if not isinstance(model, Module):
-        raise TypeError(f"save: expected a fastnn model, got {type(model).__name__}")
+        raise InvalidTypeError(f"save: expected a fastnn model, got {type(model).__name__}")
     arrays = {f"model/{k}": v for k, v in model.named_state()}
     write_npz(path, _model_header(model), arrays)
 
@@ -243,49 +190,54 @@ class FastnnFile:
 
 
 def read(path):
-    """Read and check a fastnn file; ``ValueError`` for anything that is not one."""
+    """Read and check a fastnn file; ``FileFormatError`` (a ``ValueError``) for anything that
+    is not one."""
     name = _path(path, "load")
     if os.path.isdir(name):
-        raise ValueError(f"{name}: a folder, not a fastnn file")
+        raise FileFormatError(f"{name}: a folder, not a fastnn file")
     with open(name, "rb") as f:
         magic = f.read(6)
     if magic[:1] == b"\x80":
-        raise ValueError(f"{name}: refused: a pickle file, which fastnn never loads")
+        raise FileFormatError(f"{name}: refused: a pickle file, which fastnn never loads")
     if magic == b"\x93NUMPY":
-        raise ValueError(f"{name}: not a fastnn file (a single .npy array, not an .npz)")
+        raise FileFormatError(f"{name}: not a fastnn file (a single .npy array, not an .npz)")
     if magic[:4] != b"PK\x03\x04":
-        raise ValueError(f"{name}: not a fastnn file (not an .npz archive)")
+        raise FileFormatError(f"{name}: not a fastnn file (not an .npz archive)")
     try:
         with np.load(name, allow_pickle=False) as data:
             if HEADER not in data.files:
-                raise ValueError(f"{name}: not a fastnn file (no {HEADER} entry)")
+                raise FileFormatError(f"{name}: not a fastnn file (no {HEADER} entry)")
             arrays = {k: data[k] for k in data.files}
     except FileNotFoundError:
         raise
     except ValueError as e:
         if "pickle" in str(e):
-            raise ValueError(f"{name}: refused: the file holds pickled objects ({e})") from None
+            raise FileFormatError(
+                f"{name}: refused: the file holds pickled objects ({e})"
+            ) from None
         if str(e).startswith(name):
             raise
-        raise ValueError(f"{name}: not a fastnn file ({e})") from None
+        raise FileFormatError(f"{name}: not a fastnn file ({e})") from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise ValueError(f"{name}: not a readable fastnn file ({type(e).__name__}: {e})") from None
+        raise FileFormatError(
+            f"{name}: not a readable fastnn file ({type(e).__name__}: {e})"
+        ) from None
     raw = arrays.pop(HEADER)
     if raw.dtype.kind != "U" or raw.ndim != 0:
-        raise ValueError(f"{name}: malformed fastnn header")
+        raise FileFormatError(f"{name}: malformed fastnn header")
     try:
         header = json.loads(str(raw))
     except json.JSONDecodeError as e:
-        raise ValueError(f"{name}: malformed fastnn header: {e}") from None
+        raise FileFormatError(f"{name}: malformed fastnn header: {e}") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ValueError(f"{name}: not a fastnn file (header format is not {FORMAT!r})")
+        raise FileFormatError(f"{name}: not a fastnn file (header format is not {FORMAT!r})")
     if header.get("version") != VERSION:
-        raise ValueError(
+        raise FileFormatError(
             f"{name}: fastnn file version {header.get('version')!r}; this fastnn reads {VERSION}"
         )
     for k, a in arrays.items():
         if a.dtype.kind not in "biuf":
-            raise ValueError(f"{name}: entry {k!r} has dtype {a.dtype}; expected numbers")
+            raise FileFormatError(f"{name}: entry {k!r} has dtype {a.dtype}; expected numbers")
     return FastnnFile(header, arrays)
 
 
@@ -294,12 +246,12 @@ def model_from(f, name="file"):
     try:
         dtype = check_dtype(f.header.get("dtype"))
     except (TypeError, ValueError):
-        raise ValueError(f"{name}: invalid model dtype {f.header.get('dtype')!r}") from None
+        raise FileFormatError(f"{name}: invalid model dtype {f.header.get('dtype')!r}") from None
     try:
         model = build(f.header.get("model"), dtype)
         model.load_state_dict(f.group("model"))
     except (TypeError, ValueError) as e:
-        raise ValueError(f"{name}: {e}") from None
+        raise FileFormatError(f"{name}: {e}") from None
     return model
 
 

@@ -36,25 +36,21 @@ except ImportError:  # scikit-learn < 1.6
         return estimator._validate_data(X, y, reset=reset, **kwargs)
 
 
-from . import files, optim
-from .callbacks import EarlyStopping
-from .container import MLP
-from .module import check_dtype
+from . import files, nn, optim
+from ._checks import check_choice, check_dtype, check_int, check_real
+from .errors import InvalidTypeError, InvalidValueError
+from .nn import MLP
 from .training import fit as _fit
+from .training.callbacks import EarlyStopping
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
-# scikit-learn's activation names -> fastnn's. scikit-learn's "identity" has no fastnn MLP
-# counterpart (its hidden layers always have a nonlinearity).
-ACTIVATIONS = {
-    "relu": "relu",
-    "logistic": "sigmoid",
-    "sigmoid": "sigmoid",
-    "tanh": "tanh",
-    "leaky_relu": "leaky_relu",
-    "elu": "elu",
-}
-SOLVERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw")
+# The activations fastnn's MLP takes (``fastnn.nn.ACTIVATIONS``), under scikit-learn's name
+# where it has its own ("logistic"). scikit-learn's "identity" has no fastnn MLP counterpart
+# (its hidden layers always have a nonlinearity).
+ACTIVATIONS = {"logistic": "sigmoid", **{name: name for name in nn.ACTIVATIONS}}
+# The solvers: fastnn's optimizers, by their registry names.
+SOLVERS = tuple(optim.OPTIMIZERS)
 _MAX_SEED = np.iinfo(np.int32).max
 
 
@@ -67,27 +63,10 @@ def _seed_sequence(random_state):
     if isinstance(random_state, np.random.Generator):
         return np.random.SeedSequence(int(random_state.integers(_MAX_SEED)))
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        if random_state < 0:
-            raise ValueError(f"invalid random_state: {random_state}; expected an int >= 0")
-        return np.random.SeedSequence(int(random_state))
-    raise ValueError(
+        return np.random.SeedSequence(check_int(random_state, "random_state", low=0))
+    raise InvalidTypeError(
         f"random_state must be None, an int, a numpy RandomState or Generator, got {random_state!r}"
     )
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"invalid {name}: {value!r}; expected a positive integer")
-    return int(value)
-
-
-def _real(value, name, lo, hi=None, lo_open=False):
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    ok = ok and (value > lo if lo_open else value >= lo) and (hi is None or value < hi)
-    if not ok:
-        bound = f"{'>' if lo_open else '>='} {lo}" + (f" and < {hi}" if hi is not None else "")
-        raise ValueError(f"invalid {name}: {value!r}; expected a number {bound}")
-    return float(value)
 
 
 class _BaseMLP(BaseEstimator):
@@ -140,31 +119,26 @@ class _BaseMLP(BaseEstimator):
         try:
             sizes = list(sizes)
         except TypeError:
-            raise ValueError(
+            raise InvalidValueError(
                 f"hidden_layer_sizes must be an int or a sequence of ints, got {sizes!r}"
             ) from None
-        return [_positive_int(s, "hidden layer size") for s in sizes]
+        return [check_int(s, "hidden layer size", low=1) for s in sizes]
 
     def _fastnn_activation(self):
-        name = self.activation
-        if isinstance(name, str) and name.lower() in ACTIVATIONS:
-            return ACTIVATIONS[name.lower()]
-        why = " (fastnn's MLP has no linear hidden layers)" if name == "identity" else ""
-        raise ValueError(
-            f"unknown activation {name!r}{why}; expected one of {', '.join(ACTIVATIONS)}"
-        )
+        if self.activation == "identity":
+            raise InvalidValueError(
+                "unknown activation 'identity' (fastnn's MLP has no linear hidden layers); "
+                f"expected one of {', '.join(ACTIVATIONS)}"
+            )
+        return ACTIVATIONS[check_choice(self.activation, "activation", ACTIVATIONS)]
 
     def _solver(self):
-        if not isinstance(self.solver, str) or self.solver.lower() not in SOLVERS:
-            raise ValueError(
-                f"unknown solver {self.solver!r}; expected one of {', '.join(SOLVERS)}"
-            )
-        return self.solver.lower()
+        return check_choice(self.solver, "solver", SOLVERS)
 
     def _batch_size(self, n):
         if isinstance(self.batch_size, str) and self.batch_size == "auto":
             return min(200, n)
-        size = _positive_int(self.batch_size, "batch_size")
+        size = check_int(self.batch_size, "batch_size", low=1)
         if size > n:
             warnings.warn(
                 f"batch_size {size} is larger than the {n} training samples; using {n}",
@@ -183,16 +157,18 @@ class _BaseMLP(BaseEstimator):
         sizes = [X.shape[1], *self._hidden_sizes(), n_outputs]
         activation = self._fastnn_activation()
         solver = self._solver()
-        lr = _real(self.learning_rate_init, "learning_rate_init", 0, lo_open=True)
-        alpha = _real(self.alpha, "alpha", 0)
-        epochs = _positive_int(self.max_iter, "max_iter")
-        patience = _positive_int(self.n_iter_no_change, "n_iter_no_change")
-        tol = _real(self.tol, "tol", 0)
+        lr = check_real(self.learning_rate_init, "learning_rate_init", low=0.0, closed="right")
+        alpha = check_real(self.alpha, "alpha", low=0.0)
+        epochs = check_int(self.max_iter, "max_iter", low=1)
+        patience = check_int(self.n_iter_no_change, "n_iter_no_change", low=1)
+        tol = check_real(self.tol, "tol", low=0.0)
         model_seed, fit_seed, split_seed = self._seeds()
 
         validation = None
         if self.early_stopping:
-            fraction = _real(self.validation_fraction, "validation_fraction", 0, 1, lo_open=True)
+            fraction = check_real(
+                self.validation_fraction, "validation_fraction", 0.0, 1.0, "neither"
+            )
             try:
                 X, X_val, y, y_val = train_test_split(
                     X, y, test_size=fraction, random_state=split_seed, stratify=stratify
@@ -232,7 +208,7 @@ class _BaseMLP(BaseEstimator):
             callbacks=[stopper],
             verbose=1 if self.verbose else 0,
             seed=fit_seed,
-            shuffle=bool(self.shuffle),
+            shuffle=self.shuffle,
         )
         model.eval()
 
@@ -326,7 +302,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         check_classification_targets(y)
         classes, encoded = np.unique(y, return_inverse=True)
         if len(classes) < 2:
-            raise ValueError(
+            raise InvalidValueError(
                 f"MLPClassifier needs samples of at least 2 classes in the data, "
                 f"but the data contains only one class: {classes[0]!r}"
             )

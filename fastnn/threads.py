@@ -24,6 +24,8 @@ import warnings
 import numba
 from numba.core.registry import CPUDispatcher
 
+from . import kernels
+from ._checks import check_int
 from .kernels._config import THREADING_LAYERS
 
 
@@ -34,11 +36,7 @@ def set_num_threads(n):
     ``n`` is at most ``numba.config.NUMBA_NUM_THREADS`` (the machine's cores unless the
     ``NUMBA_NUM_THREADS`` environment variable says otherwise).
     """
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"number of threads must be an integer, got {type(n).__name__}")
-    limit = numba.config.NUMBA_NUM_THREADS
-    if not 1 <= n <= limit:
-        raise ValueError(f"invalid number of threads: {n}; expected 1 to {limit}")
+    n = check_int(n, "number of threads", low=1, high=numba.config.NUMBA_NUM_THREADS)
     numba.set_num_threads(n)
     # Numba's np.dot calls the BLAS that SciPy bundles; load it so threadpoolctl sees it too.
     import scipy.linalg.cython_blas  # noqa: F401
@@ -148,8 +146,6 @@ def _serialise_kernels():
     ``_forward``), which no Python-level lock around the parallel kernel alone would see."""
     import importlib
     import pkgutil
-
-    from . import kernels
 
     for info in pkgutil.iter_modules(kernels.__path__):
         if info.name == "reference":

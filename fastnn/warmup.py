@@ -14,26 +14,36 @@ import time
 
 import numpy as np
 
-from . import __version__, optim
-from .activation import ELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Step, Tanh
-from .container import MLP, Sequential
-from .dropout import Dropout
-from .linear import Linear, Maxout
-from .losses import MSELoss, SoftmaxCrossEntropy
-from .normalization import BatchNorm
+from . import kernels, optim
+from ._version import __version__
+from .data.datasets import cache_dir as data_cache_dir
+from .kernels.dropout import dropout_backward
+from .nn import (
+    ACTIVATIONS,
+    ELU,
+    MLP,
+    BatchNorm,
+    Dropout,
+    Identity,
+    LeakyReLU,
+    Linear,
+    Maxout,
+    MSELoss,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    SoftmaxCrossEntropy,
+    Step,
+    Tanh,
+)
+from .threads import get_num_threads
 
-_ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "step")
-_OPTIMIZERS = [
-    ("sgd", {}),
+# Every optimizer with its defaults, and the options that take another kernel path.
+_OPTIMIZERS = [(name, {}) for name in optim.OPTIMIZERS] + [
     ("sgd", {"momentum": 0.9}),
-    ("nesterov", {}),
-    ("adagrad", {}),
-    ("rmsprop", {}),
     ("rmsprop", {"momentum": 0.9, "centered": True}),
-    ("adadelta", {}),
-    ("adam", {}),
     ("adam", {"amsgrad": True}),
-    ("adamw", {}),
 ]
 
 
@@ -53,7 +63,7 @@ def warmup(dtypes=(np.float32, np.float64)):
         labels = np.array([0, 1, 2, 0, 1, 2])
         targets = np.eye(3, dtype=dtype)[labels]
         ce, mse = SoftmaxCrossEntropy(), MSELoss()
-        for act in _ACTIVATIONS:
+        for act in ACTIVATIONS:
             # Fused into Linear, then as a layer of its own after batch norm.
             for bn in (False, True):
                 model = MLP(
@@ -94,8 +104,6 @@ def cache_dir():
 
     if numba.config.CACHE_DIR:
         return numba.config.CACHE_DIR
-    from . import kernels
-
     return os.path.join(os.path.dirname(kernels.__file__), "__pycache__")
 
 
@@ -110,9 +118,6 @@ def info():
     from threadpoolctl import threadpool_info
 
     # The threading layer is chosen when the first parallel kernel runs: run a tiny one.
-    from .kernels.dropout import dropout_backward
-    from .threads import get_num_threads
-
     one = np.ones(1, dtype=np.float32)
     dropout_backward(one, one, one.copy())  # dout, mask, dx: the signature training uses
     try:
@@ -142,10 +147,5 @@ def info():
                     f"({lib.get('num_threads')} threads, {lib.get('filepath')})",
                 )
             )
-    try:
-        from .datasets import cache_dir as data_cache_dir
-
-        rows.append(("data cache", str(data_cache_dir())))
-    except ImportError:
-        pass
+    rows.append(("data cache", str(data_cache_dir())))
     return rows

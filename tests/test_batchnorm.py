@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastnn.gradcheck import numerical_gradient
+from fastnn.course.gradcheck import numerical_gradient
 from fastnn.kernels import batchnorm as kernels
 from fastnn.kernels._config import MAX_CHUNKS, PARALLEL_MIN
 from fastnn.kernels.reference import batchnorm as reference
-from fastnn.normalization import BatchNorm
+from fastnn.nn.normalization import BatchNorm
 
 DTYPES = [np.float32, np.float64]
 # Kernel and reference both compute in float64; they differ by summation order only.

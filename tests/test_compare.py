@@ -18,7 +18,7 @@ from numba.core.dispatcher import Dispatcher
 import fastnn as fn
 import fastnn.kernels.activations
 import fastnn.kernels.dropout
-import fastnn.normalization
+import fastnn.nn.normalization
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 COMPARE = ROOT / "bench" / "compare.py"
@@ -76,17 +76,17 @@ def test_reference_kernels_patches_every_twin_and_restores():
     pairs = reference_mode.kernel_twins()
     assert len(pairs) >= 30
     assert {name for _, name, _, _ in pairs} >= {"relu_forward", "adam_step", "dropout_forward"}
-    assert _dispatchers_outside_kernels()  # e.g. fastnn.normalization.batchnorm_forward_train
+    assert _dispatchers_outside_kernels()  # e.g. fastnn.nn.normalization.batchnorm_forward_train
     with reference_kernels() as patched:
         for module, name, _, twin in pairs:
             assert getattr(module, name) is twin, f"{module.__name__}.{name}"
             assert f"{module.__name__}.{name}" in patched
         assert _dispatchers_outside_kernels() == []
-        assert "fastnn.normalization.batchnorm_forward_train" in patched
-        assert "fastnn.dropout.dropout_forward" in patched
+        assert "fastnn.nn.normalization.batchnorm_forward_train" in patched
+        assert "fastnn.nn.dropout.dropout_forward" in patched
     for module, name, kernel, _ in pairs:
         assert getattr(module, name) is kernel
-    assert isinstance(fastnn.normalization.batchnorm_forward_train, Dispatcher)
+    assert isinstance(fastnn.nn.normalization.batchnorm_forward_train, Dispatcher)
 
 
 def test_reference_kernels_restores_after_an_exception():

@@ -73,13 +73,13 @@ def test_validation(func):
         func(function_2, [1.0, 2.0], lr=-0.1)
     with pytest.raises(ValueError, match="invalid learning rate"):
         func(function_2, [1.0, 2.0], lr=float("inf"))
-    with pytest.raises(TypeError, match="lr must be a real number"):
+    with pytest.raises(TypeError, match="learning rate must be a real number"):
         func(function_2, [1.0, 2.0], lr="0.1")
     with pytest.raises(ValueError, match="invalid steps"):
         func(function_2, [1.0, 2.0], steps=-1)
     with pytest.raises(TypeError, match="steps must be an integer"):
         func(function_2, [1.0, 2.0], steps=2.5)
-    with pytest.raises(TypeError, match="x0 must be real numbers"):
+    with pytest.raises(TypeError, match="x0: expected an array of real numbers"):
         func(function_2, ["a", "b"])
     with pytest.raises(ValueError, match="NaN"):
         func(function_2, [np.nan, 1.0])

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastnn.dropout import Dropout
-from fastnn.gradcheck import numerical_gradient
+from fastnn.nn.dropout import Dropout
+from fastnn.course.gradcheck import numerical_gradient
 from fastnn.kernels import dropout as kernels
 from fastnn.kernels._config import PARALLEL_MIN, n_chunks
 from fastnn.kernels.reference import dropout as reference
@@ -121,7 +121,7 @@ def test_probability_of_wrong_type(p):
 def test_invalid_probability_message():
     with pytest.raises(ValueError) as info:
         Dropout(1.0)
-    assert str(info.value) == "invalid dropout probability: 1.0; expected 0 <= p < 1"
+    assert str(info.value) == "invalid dropout probability: 1.0; expected a finite number >= 0 and < 1"
     layer = Dropout(0.5)
     with pytest.raises(ValueError, match="invalid dropout probability: 2.0"):
         layer.p = 2.0

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastnn import init
-from fastnn.module import Parameter, pack_parameters
+from fastnn.nn.module import Parameter, pack_parameters
 
 DTYPES = [np.float32, np.float64]
 
@@ -247,17 +247,17 @@ def test_reject_bad_rng():
 
 def test_reject_bad_arguments():
     a = np.zeros((4, 4))
-    with pytest.raises(ValueError, match="invalid std: -1.0"):
+    with pytest.raises(ValueError, match="invalid std: -1; expected a finite number >= 0"):
         init.normal_(a, 0, std=-1)
     with pytest.raises(ValueError, match="invalid mean: nan"):
         init.normal_(a, 0, mean=float("nan"))
     with pytest.raises(ValueError, match="low 1.0 > high 0.0"):
         init.uniform_(a, 0, low=1.0, high=0.0)
-    with pytest.raises(ValueError, match="invalid gain: -2.0"):
+    with pytest.raises(ValueError, match="invalid gain: -2; expected a finite number >= 0"):
         init.xavier_normal_(a, 0, gain=-2)
     with pytest.raises(ValueError, match="invalid gain: inf"):
         init.orthogonal_(a, 0, gain=float("inf"))
-    with pytest.raises(ValueError, match="invalid mode 'fan_avg'"):
+    with pytest.raises(ValueError, match="unknown mode 'fan_avg'; expected one of fan_in, fan_out"):
         init.he_normal_(a, 0, mode="fan_avg")
     with pytest.raises(ValueError, match="unknown nonlinearity 'swish'"):
         init.he_uniform_(a, 0, nonlinearity="swish")
@@ -378,7 +378,7 @@ def test_calculate_gain():
 
 
 def test_calculate_gain_errors():
-    with pytest.raises(ValueError, match="unknown nonlinearity 'gelu'.*'relu'.*'selu'"):
+    with pytest.raises(ValueError, match="unknown nonlinearity 'gelu'.*relu.*selu"):
         init.calculate_gain("gelu")
     with pytest.raises(TypeError, match="must be a str"):
         init.calculate_gain(None)
@@ -463,8 +463,9 @@ def test_resolve_callable():
 def test_resolve_errors():
     with pytest.raises(ValueError, match="unknown init 'bogus'") as info:
         init.resolve("bogus")
+    listed = str(info.value).split("expected one of ")[1].split(", ")
     for name in RESOLVE_NAMES:
-        assert repr(name) in str(info.value)
+        assert name in listed
     for bad in (-0.1, -1, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="invalid init std"):
             init.resolve(bad)

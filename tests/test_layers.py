@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import fastnn as fn
-from fastnn.module import flat_views
+from fastnn.nn.module import flat_views
 
 F64 = np.float64
 

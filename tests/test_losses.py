@@ -97,7 +97,7 @@ def test_mse_shape_mismatch():
 
 
 def test_loss_by_name():
-    from fastnn import losses
+    from fastnn.nn import losses
 
     assert isinstance(losses.get("MSE"), fn.MSELoss)
     assert isinstance(losses.get("cross_entropy"), fn.SoftmaxCrossEntropy)

@@ -20,7 +20,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import fastnn as fn
 from fastnn import optim
-from fastnn.module import Parameter
+from fastnn.nn.module import Parameter
 
 TIGHT = {np.float32: dict(rtol=1e-6, atol=1e-7), np.float64: dict(rtol=1e-13, atol=1e-15)}
 
@@ -418,7 +418,7 @@ def test_clip_grad_norm_edge_cases():
 @pytest.mark.parametrize(
     ("max_norm", "exc", "match"),
     [
-        (0, ValueError, "invalid max_norm: 0; expected a finite value > 0"),
+        (0, ValueError, "invalid max_norm: 0; expected a finite number > 0"),
         (-1.0, ValueError, "invalid max_norm"),
         (math.inf, ValueError, "invalid max_norm"),
         (math.nan, ValueError, "invalid max_norm"),
@@ -659,7 +659,7 @@ def test_betas_must_be_in_0_1(cls, betas, match):
 @pytest.mark.parametrize(
     ("make", "match"),
     [
-        (lambda ps: optim.RMSprop(ps, alpha=1.5), r"invalid alpha value: 1.5; expected .*\[0, 1\]"),
+        (lambda ps: optim.RMSprop(ps, alpha=1.5), r"invalid alpha value: 1.5; expected a finite number >= 0 and <= 1"),
         (lambda ps: optim.RMSprop(ps, alpha=-0.5), "invalid alpha value: -0.5"),
         (lambda ps: optim.AdaDelta(ps, rho=1.5), "invalid rho value: 1.5"),
         (lambda ps: optim.AdaDelta(ps, rho=-0.1), "invalid rho value: -0.1"),
@@ -692,7 +692,7 @@ def test_unknown_optimizer_names_list_the_valid_ones():
     names = "sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw"
     with pytest.raises(ValueError, match=f"unknown optimizer 'lbfgs'; expected one of {names}"):
         optim.get("lbfgs", params)
-    with pytest.raises(TypeError, match="optimizer name must be a string"):
+    with pytest.raises(TypeError, match="optimizer must be a string"):
         optim.get(3, params)
     x, y = blobs(np.random.default_rng(0), n=16)
     with pytest.raises(ValueError, match=f"unknown optimizer 'adamm'; expected one of {names}"):

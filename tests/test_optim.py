@@ -13,7 +13,7 @@ from fastnn import optim
 from fastnn.kernels import _config
 from fastnn.kernels import optim as kernels
 from fastnn.kernels.reference import optim as reference
-from fastnn.module import Parameter
+from fastnn.nn.module import Parameter
 
 TOL = {np.float32: dict(rtol=2e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-14)}
 
@@ -561,7 +561,7 @@ def test_load_state_dict_rejects_bad_input(rng):
         opt.load_state_dict(dict(good, sum=np.zeros(n)))
     with pytest.raises(ValueError, match="invalid learning rate: -1"):
         opt.load_state_dict(dict(good, lr=-1))
-    with pytest.raises(TypeError, match="expected an integer"):
+    with pytest.raises(TypeError, match=r"state_dict\['step'\] must be an integer"):
         opt.load_state_dict(dict(good, step=1.5))
     # Nothing was changed by the failed loads.
     assert opt.lr == 1e-3 and opt.step_count == 1
@@ -613,7 +613,7 @@ BAD = [
     ),
     (lambda ps: optim.RMSprop(ps, alpha=-0.5), ValueError, "invalid alpha value"),
     (lambda ps: optim.AdaDelta(ps, rho=1.5), ValueError, "invalid rho value: 1.5"),
-    (lambda ps: optim.SGD(ps, lr="fast"), TypeError, "lr must be a real number"),
+    (lambda ps: optim.SGD(ps, lr="fast"), TypeError, "learning rate must be a real number"),
     (lambda ps: optim.Adam(ps, amsgrad="yes"), TypeError, "amsgrad must be True or False"),
     (lambda ps: optim.SGD([]), ValueError, "empty parameter list"),
     (lambda ps: optim.SGD([np.zeros(3)]), TypeError, "expected a fastnn Parameter"),

@@ -300,7 +300,7 @@ def test_convergence_warning(moons):
 # -- parameters ----------------------------------------------------------------------------------
 def test_bad_activation_lists_the_valid_ones(moons):
     x, y = moons
-    with pytest.raises(ValueError, match="unknown activation 'swish'.*relu, logistic"):
+    with pytest.raises(ValueError, match="unknown activation 'swish'.*logistic, relu, sigmoid"):
         MLPClassifier(activation="swish").fit(x, y)
     with pytest.raises(ValueError, match="'identity'.*no linear hidden layers"):
         MLPRegressor(activation="identity").fit(x, y)
@@ -313,28 +313,28 @@ def test_bad_solver_lists_the_valid_ones(moons):
 
 
 @pytest.mark.parametrize(
-    "params, match",
+    "params, error, match",
     [
-        (dict(hidden_layer_sizes=(8, 0)), "hidden layer size"),
-        (dict(hidden_layer_sizes="wide"), "hidden layer size"),
-        (dict(alpha=-1.0), "alpha"),
-        (dict(learning_rate_init=0.0), "learning_rate_init"),
-        (dict(max_iter=0), "max_iter"),
-        (dict(batch_size=0), "batch_size"),
-        (dict(batch_size="big"), "batch_size"),
-        (dict(n_iter_no_change=0), "n_iter_no_change"),
-        (dict(tol=-1.0), "tol"),
-        (dict(early_stopping=True, validation_fraction=1.0), "validation_fraction"),
-        (dict(dropout=1.0), "dropout"),
-        (dict(dtype="float16"), "dtype"),
-        (dict(random_state=-1), "random_state"),
-        (dict(random_state="seed"), "random_state"),
+        (dict(hidden_layer_sizes=(8, 0)), ValueError, "hidden layer size"),
+        (dict(hidden_layer_sizes="wide"), TypeError, "hidden layer size"),
+        (dict(alpha=-1.0), ValueError, "alpha"),
+        (dict(learning_rate_init=0.0), ValueError, "learning_rate_init"),
+        (dict(max_iter=0), ValueError, "max_iter"),
+        (dict(batch_size=0), ValueError, "batch_size"),
+        (dict(batch_size="big"), TypeError, "batch_size"),
+        (dict(n_iter_no_change=0), ValueError, "n_iter_no_change"),
+        (dict(tol=-1.0), ValueError, "tol"),
+        (dict(early_stopping=True, validation_fraction=1.0), ValueError, "validation_fraction"),
+        (dict(dropout=1.0), ValueError, "dropout"),
+        (dict(dtype="float16"), ValueError, "dtype"),
+        (dict(random_state=-1), ValueError, "random_state"),
+        (dict(random_state="seed"), TypeError, "random_state"),
     ],
 )
-def test_bad_parameters_fail_in_fit(moons, params, match):
+def test_bad_parameters_fail_in_fit(moons, params, error, match):
     x, y = moons
     est = MLPClassifier(**params)  # stored as given
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(error, match=match):  # a wrong type is a TypeError, a wrong value a ValueError
         est.fit(x, y)
 
 

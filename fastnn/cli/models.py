@@ -1,0 +1,82 @@
+"""``fastnn evaluate`` and ``fastnn predict``: use a saved model."""
+
+import sys
+
+import numpy as np
+
+from ..data.idx import read_idx
+from ..data.sources import flatten, load_data
+from ..files import load
+from ..training import evaluate
+from .args import UsageError, check_folder, integer
+
+
+def add_parsers(subparsers):
+    p = subparsers.add_parser("evaluate", help="loss and accuracy of a saved model")
+    p.add_argument("model", help="a file written by fastnn train or fastnn.save")
+    p.add_argument("--data", default="sample", help="as for train; its test split is used")
+    p.add_argument("--seed", type=integer("--seed", low=0), default=0)
+    p.set_defaults(run=evaluate_cmd)
+
+    p = subparsers.add_parser("predict", help="predicted classes of the rows of INPUT")
+    p.add_argument("model", help="a file written by fastnn train or fastnn.save")
+    p.add_argument("input", help="an .npz with x, an .npy array, or an IDX images file")
+    p.add_argument("--proba", action="store_true", help="print class probabilities instead")
+    p.add_argument("--output", "-o", default=None, help="write to .npy or .csv instead of stdout")
+    p.set_defaults(run=predict_cmd)
+
+
+def evaluate_cmd(args):
+    model = load(args.model)
+    _, (x, y) = load_data(args.data, args.seed)
+    result = evaluate(model, flatten(x), y)
+    print("  ".join(f"{k} {v:.4f}" for k, v in result.items()) + f"  ({len(x)} rows)")
+    return 0
+
+
+def _read_input(path):
+    if path.endswith(".npz"):
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                key = "x" if "x" in f.files else ("x_test" if "x_test" in f.files else None)
+                if key is None:
+                    raise UsageError(
+                        f"{path}: expected an array named x, found {', '.join(f.files)}"
+                    )
+                return f[key]
+        except UsageError:
+            raise
+        except Exception as e:
+            raise UsageError(f"{path}: not a readable .npz file ({e})") from None
+    if path.endswith(".npy"):
+        try:
+            return np.load(path, allow_pickle=False)
+        except Exception as e:
+            raise UsageError(f"{path}: not a readable .npy file ({e})") from None
+    images = read_idx(path)
+    return images.astype(np.float32) / 255.0
+
+
+def predict_cmd(args):
+    model = load(args.model)
+    x = flatten(_read_input(args.input))
+    if args.output:
+        check_folder(args.output, "--output")
+    if x.ndim == 2 and x.dtype.kind in "biuf" and not np.isfinite(x).all():
+        rows = int(np.count_nonzero(~np.isfinite(x).all(axis=1)))
+        raise UsageError(f"{args.input}: the input holds NaN or infinite values (in {rows} rows)")
+    if args.proba:
+        out = model.predict_proba(x)
+        lines = (" ".join(f"{p:.6f}" for p in row) for row in out)
+    else:
+        out = model.predict_classes(x)
+        lines = (str(c) for c in out)
+    if args.output:
+        if args.output.endswith(".csv"):
+            np.savetxt(args.output, out, delimiter=",", fmt="%.6g" if args.proba else "%d")
+        else:
+            np.save(args.output, out, allow_pickle=False)
+        print(f"wrote {len(out)} predictions to {args.output}")
+    else:
+        sys.stdout.write("\n".join(lines) + "\n")
+    return 0

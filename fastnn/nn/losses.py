@@ -1,0 +1,150 @@
+"""Loss functions over a mini-batch, each with ``forward(pred, target) -> float`` and
+``backward() -> dpred`` (the gradient of the returned loss)."""
+
+import numpy as np
+
+from .._checks import as_array, check_array, check_choice
+from ..errors import InvalidTypeError, InvalidValueError, StateError
+from ..kernels import softmax_cross_entropy as _k
+
+
+def check_labels(t, batch, classes, what):
+    """``t`` as an int64 array of ``batch`` labels in [0, classes), or a clear error.
+
+    Kernels index with the labels without bounds checks, so this runs before every kernel call.
+    """
+    t = as_array(t, what, " labels")
+    if t.dtype.kind == "f":
+        if not np.all(np.isfinite(t)) or not np.all(t == np.round(t)):
+            bad = t[~np.isfinite(t) | (t != np.round(t))].flat[0]
+            raise InvalidValueError(f"{what}: labels must be whole numbers, got {bad}")
+    elif t.dtype.kind not in "iub":
+        raise InvalidTypeError(f"{what}: expected integer labels, got dtype {t.dtype}")
+    if t.shape != (batch,):
+        raise InvalidValueError(
+            f"{what}: expected {batch} labels of shape ({batch},), got shape {t.shape}"
+        )
+    # The range is checked in the labels' own dtype: casting 1e20 or a uint64 above 2**63 to
+    # int64 first would wrap it around.
+    lo, hi = t.min().item(), t.max().item()
+    if lo < 0 or hi >= classes:
+        bad = lo if lo < 0 else hi
+        shown = f"{bad:g}" if isinstance(bad, float) else bad
+        raise InvalidValueError(f"{what}: labels must be in [0, {classes - 1}], got {shown}")
+    return np.ascontiguousarray(t, dtype=np.int64)
+
+
+class SoftmaxCrossEntropy:
+    """Softmax then cross-entropy, fused, averaged over the batch.
+
+    ``pred``: logits (batch, classes). ``target``: integer labels (batch,) or target
+    distributions (batch, classes) (one-hot or soft). Loss: mean_i -sum_j t_ij log softmax(z)_ij.
+    ``backward()`` returns (softmax(z) - t) / batch. Stable for any logits (max-subtracted).
+    """
+
+    def __init__(self):
+        self._dz = None
+
+    def forward(self, pred, target):
+        what = "SoftmaxCrossEntropy"
+        z = np.asarray(pred)
+        dtype = z.dtype if z.dtype in (np.float32, np.float64) else np.float32
+        z = check_array(z, what, dtype)
+        if z.ndim != 2 or z.size == 0:
+            raise InvalidValueError(
+                f"{what}: expected logits of shape (batch, classes), got {z.shape}"
+            )
+        if self._dz is None or self._dz.shape != z.shape or self._dz.dtype != z.dtype:
+            self._dz = np.empty_like(z)
+        target = np.asarray(target)
+        if target.ndim == 2:
+            t = check_array(target, what + " targets", z.dtype)
+            if t.shape != z.shape:
+                raise InvalidValueError(
+                    f"{what}: expected targets of shape {z.shape}, got {t.shape}"
+                )
+            return float(_k.softmax_cross_entropy_targets(z, t, self._dz))
+        t = check_labels(target, z.shape[0], z.shape[1], what)
+        return float(_k.softmax_cross_entropy_labels(z, t, self._dz))
+
+    __call__ = forward
+
+    def _forward_checked_once(self, z, t):
+        """``forward`` for inputs the caller has already validated (``fastnn.fit`` checks the
+        labels once per fit, not once per step): ``z`` a contiguous float array, ``t`` int64
+        labels in range or float targets of z's shape and dtype."""
+        if self._dz is None or self._dz.shape != z.shape or self._dz.dtype != z.dtype:
+            self._dz = np.empty_like(z)
+        if t.ndim == 2:
+            return float(_k.softmax_cross_entropy_targets(z, t, self._dz))
+        return float(_k.softmax_cross_entropy_labels(z, t, self._dz))
+
+    def backward(self):
+        if self._dz is None:
+            raise StateError("SoftmaxCrossEntropy.backward called before forward")
+        return self._dz
+
+    def __repr__(self):
+        return "SoftmaxCrossEntropy()"
+
+
+class MSELoss:
+    """Mean squared error over all elements, as PyTorch's ``MSELoss``: mean((y - t)**2).
+
+    ``backward()`` returns 2 (y - t) / y.size. The course's form, 0.5 * sum((y - t)**2), is
+    ``sum_squared_error``.
+    """
+
+    def __init__(self):
+        self._dy = None
+
+    def forward(self, pred, target):
+        y = np.asarray(pred)
+        dtype = y.dtype if y.dtype in (np.float32, np.float64) else np.float32
+        y = check_array(y, "MSELoss", dtype)
+        t = check_array(target, "MSELoss target", dtype)
+        if t.shape != y.shape:
+            raise InvalidValueError(f"MSELoss: expected target of shape {y.shape}, got {t.shape}")
+        if y.size == 0:
+            raise InvalidValueError("MSELoss: got empty predictions")
+        if self._dy is None or self._dy.shape != y.shape or self._dy.dtype != y.dtype:
+            self._dy = np.empty_like(y)
+        self._y, self._t = y, t
+        return float(_k.mse_forward(y.reshape(-1), t.reshape(-1)))
+
+    __call__ = forward
+
+    def _forward_checked_once(self, y, t):
+        """``forward`` for inputs the caller has already validated (see SoftmaxCrossEntropy)."""
+        if self._dy is None or self._dy.shape != y.shape or self._dy.dtype != y.dtype:
+            self._dy = np.empty_like(y)
+        self._y, self._t = y, t
+        return float(_k.mse_forward(y.reshape(-1), t.reshape(-1)))
+
+    def backward(self):
+        if self._dy is None:
+            raise StateError("MSELoss.backward called before forward")
+        _k.mse_backward(self._y.reshape(-1), self._t.reshape(-1), self._dy.reshape(-1))
+        return self._dy
+
+    def __repr__(self):
+        return "MSELoss()"
+
+
+def sum_squared_error(y, t):
+    """The course's mean-squared-error form: 0.5 * sum((y - t)**2) (no division by the batch)."""
+    y = np.asarray(y, dtype=np.float64)
+    return 0.5 * float(np.sum((y - np.asarray(t, dtype=np.float64)) ** 2))
+
+
+# The losses by name, as ``fit(loss=...)`` takes them.
+LOSSES = {
+    "cross_entropy": SoftmaxCrossEntropy,
+    "softmax_cross_entropy": SoftmaxCrossEntropy,
+    "mse": MSELoss,
+}
+
+
+def get(name):
+    """A new loss by name: "cross_entropy" (also "softmax_cross_entropy") or "mse"."""
+    return LOSSES[check_choice(name, "loss", LOSSES)]()

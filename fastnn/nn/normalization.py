@@ -1,0 +1,147 @@
+"""Batch normalisation of (batch, features) inputs."""
+
+import numpy as np
+
+from .._checks import check_2d, check_array, check_int, check_real
+from ..errors import InvalidValueError, StateError
+from ..kernels._config import n_chunks
+from ..kernels.batchnorm import (
+    batchnorm_backward,
+    batchnorm_backward_eval,
+    batchnorm_forward_eval,
+    batchnorm_forward_train,
+    batchnorm_update_running,
+)
+from .module import Module, Parameter
+
+
+class BatchNorm(Module):
+    """Normalise each feature over the batch, then scale by ``weight`` and shift by ``bias``.
+
+    Training mode normalises with the batch's mean and (biased) variance and blends them into
+    ``running_mean``/``running_var``: running = (1 - momentum) * running + momentum * batch,
+    the variance blended in being the unbiased one, as in PyTorch's ``BatchNorm1d``. Eval mode
+    normalises with the running statistics.
+    """
+
+    _persistent = ("running_mean", "running_var")
+
+    def __init__(self, num_features, momentum=0.1, eps=1e-5, dtype=np.float32):
+        super().__init__(dtype)
+        d = check_int(num_features, "num_features", low=1)
+        self.num_features = d
+        self.momentum = check_real(momentum, "momentum", low=0.0, high=1.0)
+        self.eps = check_real(eps, "eps", low=0.0, closed="right")
+        self.weight = Parameter(np.ones(d, dtype=self.dtype), decay=False)
+        self.bias = Parameter(np.zeros(d, dtype=self.dtype), decay=False)
+        self.running_mean = np.zeros(d, dtype=self.dtype)
+        self.running_var = np.ones(d, dtype=self.dtype)
+        # The kernels' float64 scratch, whatever the dtype: one slot per chunk a batch is
+        # split into (see kernels.batchnorm), grown when a bigger batch needs more.
+        self._work = np.empty((1, 2, d), dtype=np.float64)
+        # What backward needs from the last forward: ("train", xhat, inv_std) or ("eval", x).
+        self._saved = None
+
+    def _work_for(self, n):
+        slots = n_chunks(n * self.num_features)
+        if self._work.shape[0] < slots:
+            self._work = np.empty((slots, 2, self.num_features), dtype=np.float64)
+        return self._work
+
+    def _name(self):
+        return f"BatchNorm({self.num_features})"
+
+    def io_widths(self):
+        return self.num_features, self.num_features
+
+    def get_config(self):
+        return {"num_features": self.num_features, "momentum": self.momentum, "eps": self.eps}
+
+    def forward(self, x):
+        """x: (batch, num_features) -> (batch, num_features)."""
+        x = check_array(x, self._name, self.dtype)
+        check_2d(x, self.num_features, self._name)
+        n, d = x.shape
+        if self.training and n < 2:
+            raise InvalidValueError(
+                f"{self._name()}: expected more than 1 row per batch in training mode, "
+                f"got input of shape {x.shape} (the batch variance is undefined)"
+            )
+        out = self._buffer("out", x.shape)
+        work = self._work_for(n)
+        if self.training:
+            xhat = self._buffer("xhat", x.shape)
+            mean = self._buffer("mean", (d,))
+            var = self._buffer("var", (d,))
+            inv_std = self._buffer("inv_std", (d,))
+            batchnorm_forward_train(
+                x,
+                self.weight.data,
+                self.bias.data,
+                self.eps,
+                out,
+                xhat,
+                mean,
+                var,
+                inv_std,
+                work,
+            )
+            batchnorm_update_running(
+                self.running_mean, self.running_var, mean, var, self.momentum, n
+            )
+            self._saved = ("train", xhat, inv_std)
+        else:
+            batchnorm_forward_eval(
+                x,
+                self.weight.data,
+                self.bias.data,
+                self.running_mean,
+                self.running_var,
+                self.eps,
+                out,
+                work,
+            )
+            # The input itself, not a copy: like a linear layer, backward reads it back.
+            self._saved = ("eval", x)
+        return out
+
+    def backward(self, dout, input_grad=True):
+        """dout: (batch, num_features) -> dx; overwrites weight.grad and bias.grad."""
+        if self._saved is None:
+            raise StateError(f"{self._name()}.backward called before forward")
+        dout = check_array(dout, self._name, self.dtype, ".backward")
+        mode, a = self._saved[0], self._saved[1]
+        if dout.shape != a.shape:
+            raise InvalidValueError(
+                f"{self._name()}.backward: expected dout of shape {a.shape}, got {dout.shape}"
+            )
+        dx = self._buffer("dx", dout.shape)
+        work = self._work_for(dout.shape[0])
+        if mode == "train":
+            batchnorm_backward(
+                dout,
+                a,
+                self.weight.data,
+                self._saved[2],
+                dx,
+                self.weight.grad,
+                self.bias.grad,
+                work,
+            )
+        else:
+            batchnorm_backward_eval(
+                dout,
+                a,
+                self.weight.data,
+                self.running_mean,
+                self.running_var,
+                self.eps,
+                dx,
+                self.weight.grad,
+                self.bias.grad,
+                work,
+            )
+        return dx
+
+    def extra_repr(self):
+        return f"{self.num_features}, momentum={self.momentum}, eps={self.eps}"

@@ -1,0 +1,254 @@
+"""Adaptive methods: AdaGrad, RMSprop, AdaDelta, Adam and AdamW (torch.optim's updates)."""
+
+from ..kernels import optim as _k
+from .base import Optimizer
+
+
+class AdaGrad(Optimizer):
+    r"""AdaGrad (torch.optim.Adagrad). Duchi, Hazan and Singer, "Adaptive subgradient methods
+    for online learning and stochastic optimization" (JMLR 2011).
+
+    At step t, with g the gradient (+ weight_decay * W)::
+
+        h   <- h + g * g                       (h starts at initial_accumulator_value)
+        clr  = lr / (1 + (t - 1) * lr_decay)
+        W   <- W - clr * g / (sqrt(h) + eps)
+
+    The course's form, h += dW * dW; W -= lr * dW / (sqrt(h) + 1e-7), is this with
+    lr_decay = 0, initial_accumulator_value = 0 and eps = 1e-7 (torch's default is 1e-10).
+    """
+
+    _state_names = ("sum",)
+
+    def __init__(
+        self,
+        params,
+        lr=1e-2,
+        lr_decay=0.0,
+        weight_decay=0.0,
+        initial_accumulator_value=0.0,
+        eps=1e-10,
+        clip_norm=None,
+    ):
+        defaults = dict(
+            lr=lr,
+            lr_decay=lr_decay,
+            weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            eps=eps,
+        )
+        super().__init__(params, defaults, clip_norm)
+
+    def _update(self):
+        h = self._buffer("sum", self.initial_accumulator_value)
+        clr = self.lr / (1 + (self.step_count - 1) * self.lr_decay)
+        _k.adagrad_step(
+            self._data, self._grad, h, self._decay_mask, clr, self.weight_decay, self.eps
+        )
+
+
+class RMSprop(Optimizer):
+    r"""RMSprop (torch.optim.RMSprop). Hinton, Coursera "Neural Networks for Machine Learning",
+    lecture 6e (2012); centered form from Graves, "Generating sequences with recurrent neural
+    networks" (2013).
+
+    With g the gradient (+ weight_decay * W)::
+
+        v <- alpha * v + (1 - alpha) * g * g
+        a  = sqrt(v) + eps        (centered: m <- alpha * m + (1 - alpha) * g,
+                                             a  = sqrt(v - m * m) + eps)
+        W <- W - lr * g / a       (momentum > 0: b <- momentum * b + g / a, W <- W - lr * b)
+
+    The course's form, h <- rho * h + (1 - rho) * dW * dW; W -= lr * dW / (sqrt(h) + eps),
+    is this with alpha = rho, no momentum and not centered.
+    """
+
+    _state_names = ("square_avg", "grad_avg", "momentum_buffer")
+
+    def __init__(
+        self,
+        params,
+        lr=1e-2,
+        alpha=0.99,
+        eps=1e-8,
+        weight_decay=0.0,
+        momentum=0.0,
+        centered=False,
+        clip_norm=None,
+    ):
+        defaults = dict(
+            lr=lr,
+            alpha=alpha,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            centered=centered,
+        )
+        super().__init__(params, defaults, clip_norm)
+
+    def _update(self):
+        v = self._buffer("square_avg")
+        m = self._buffer("grad_avg") if self.centered else self._unused
+        b = self._buffer("momentum_buffer") if self.momentum > 0 else self._unused
+        _k.rmsprop_step(
+            self._data,
+            self._grad,
+            v,
+            m,
+            b,
+            self._decay_mask,
+            self.lr,
+            self.alpha,
+            self.eps,
+            self.weight_decay,
+            self.momentum,
+            self.centered,
+        )
+
+
+class AdaDelta(Optimizer):
+    r"""AdaDelta (torch.optim.Adadelta). Zeiler, "ADADELTA: an adaptive learning rate method"
+    (2012).
+
+    With g the gradient (+ weight_decay * W)::
+
+        v <- rho * v + (1 - rho) * g * g
+        d  = sqrt(u + eps) / sqrt(v + eps) * g
+        u <- rho * u + (1 - rho) * d * d
+        W <- W - lr * d
+
+    Zeiler's method has no learning rate; lr = 1 (the default) gives it exactly.
+    """
+
+    _state_names = ("square_avg", "acc_delta")
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, clip_norm=None):
+        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
+        super().__init__(params, defaults, clip_norm)
+
+    def _update(self):
+        v = self._buffer("square_avg")
+        u = self._buffer("acc_delta")
+        _k.adadelta_step(
+            self._data,
+            self._grad,
+            v,
+            u,
+            self._decay_mask,
+            self.lr,
+            self.rho,
+            self.eps,
+            self.weight_decay,
+        )
+
+
+class Adam(Optimizer):
+    r"""Adam (torch.optim.Adam). Kingma and Ba, "Adam: a method for stochastic optimization"
+    (ICLR 2015); amsgrad: Reddi, Kale and Kumar, "On the convergence of Adam and beyond"
+    (ICLR 2018).
+
+    At step t, with g the gradient (+ weight_decay * W, an L2 penalty)::
+
+        m <- beta1 * m + (1 - beta1) * g
+        v <- beta2 * v + (1 - beta2) * g * g           (amsgrad: use vmax = max(vmax, v))
+        W <- W - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+
+    The course's form, lr_t = lr * sqrt(1 - beta2**t) / (1 - beta1**t);
+    W -= lr_t * m / (sqrt(v) + eps), is the same except that its eps is not scaled by
+    sqrt(1 - beta2**t) (the two agree as eps -> 0).
+    """
+
+    _state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0.0,
+        amsgrad=False,
+        clip_norm=None,
+    ):
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+        super().__init__(params, defaults, clip_norm)
+
+    def _moments(self):
+        m = self._buffer("exp_avg")
+        v = self._buffer("exp_avg_sq")
+        v_max = self._buffer("max_exp_avg_sq") if self.amsgrad else self._unused
+        beta1, beta2 = self.betas
+        t = self.step_count
+        step_size = self.lr / (1 - beta1**t)
+        bc2_sqrt = (1 - beta2**t) ** 0.5
+        return m, v, v_max, step_size, bc2_sqrt
+
+    def _update(self):
+        m, v, v_max, step_size, bc2_sqrt = self._moments()
+        _k.adam_step(
+            self._data,
+            self._grad,
+            m,
+            v,
+            v_max,
+            self._decay_mask,
+            step_size,
+            self.betas[0],
+            self.betas[1],
+            self.eps,
+            self.weight_decay,
+            bc2_sqrt,
+            self.amsgrad,
+        )
+
+
+class AdamW(Adam):
+    r"""AdamW (torch.optim.AdamW): Adam with decoupled weight decay. Loshchilov and Hutter,
+    "Decoupled weight decay regularization" (ICLR 2019).
+
+    Each step first shrinks the decayed parameters, W <- W * (1 - lr * weight_decay), then
+    applies Adam's update with the plain gradient (no L2 term in m and v).
+    """
+
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=1e-2,
+        amsgrad=False,
+        clip_norm=None,
+    ):
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            clip_norm=clip_norm,
+        )
+
+    def _update(self):
+        m, v, v_max, step_size, bc2_sqrt = self._moments()
+        _k.adamw_step(
+            self._data,
+            self._grad,
+            m,
+            v,
+            v_max,
+            self._decay_mask,
+            self.lr,
+            step_size,
+            self.betas[0],
+            self.betas[1],
+            self.eps,
+            self.weight_decay,
+            bc2_sqrt,
+            self.amsgrad,
+        )
+
+
+Adagrad = AdaGrad
+Adadelta = AdaDelta

@@ -1,0 +1,398 @@
+"""The training loop: ``fit``.
+
+``fit`` checks its inputs once (``options``, ``inputs``), then runs mini-batch epochs: each
+step gathers its rows into buffers allocated once, runs forward, the fused loss, backward and
+one optimizer kernel call, and checks that the loss and the gradient's norm are finite (a
+diverging run stops with ``TrainingDivergedError``; ``clip_norm`` tames exploding
+gradients). What varies around that loop comes in as objects: the ranks it runs on
+(``ranks``: one process, or MPI), and callbacks for everything else (early stopping,
+checkpoints, schedules, the progress bar).
+
+    history = fit(model, x, y, optimizer=optim.Adam(model.parameters(), lr=1e-3),
+                  epochs=10, batch_size=64, validation_split=0.1, seed=0)
+    history["val_accuracy"][-1]
+"""
+
+import math
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+
+from .._checks import check_int
+from ..errors import InvalidTypeError, InvalidValueError
+from ..kernels.data import count_equal, gather_rows
+from ..nn import BatchNorm, Module
+from ..optim.clip import global_norm
+from . import checkpoint
+from .callbacks import Callback
+from .history import History, TrainingDivergedError
+from .inputs import check_xy, split_validation
+from .options import FitOptions
+from .progress import EpochLog, ProgressBar
+from .ranks import LocalRanks
+
+
+def fit(
+    model,
+    x,
+    y,
+    loss="cross_entropy",
+    optimizer="adam",
+    epochs=10,
+    batch_size=32,
+    validation_data=None,
+    validation_split=None,
+    metrics=None,
+    callbacks=(),
+    verbose=1,
+    seed=None,
+    resume=None,
+    shuffle=True,
+    check_finite=True,
+    log_every=1,
+    clip_norm=None,
+):
+    """Train ``model`` on (x, y) with mini-batches; return a ``History``.
+
+    - ``x``: (n, inputs); ``y``: integer labels (n,) or targets (n, outputs).
+    - ``loss``: "cross_entropy" (softmax + cross-entropy on the logits), "mse", or an instance.
+    - ``optimizer``: a name (``optim.get``'s, with its default hyperparameters) or an optimizer
+      made over ``model.parameters()``.
+    - ``epochs``: the total number of epochs (a resumed fit runs the ones left).
+    - ``batch_size``: rows per step, at most n; each epoch visits every row once, in an order
+      shuffled without replacement (``shuffle=False`` keeps the data's order); the last batch
+      of an epoch may be smaller.
+    - ``validation_data=(x_val, y_val)`` or ``validation_split`` (a fraction of (x, y) held out
+      at random, seeded): evaluated after every epoch in eval mode.
+    - ``metrics``: names among ``options.METRICS``; default accuracy for cross-entropy, none
+      for mse.
+    - ``callbacks``: ``fastnn.callbacks`` objects (EarlyStopping, ModelCheckpoint, schedules).
+    - ``verbose``: 0 silent; 1 a progress bar per epoch on a terminal, else one line every
+      ``log_every`` epochs (the ``progress`` callbacks).
+    - ``seed``: seeds the shuffling and the validation split (None: a fresh seed, recorded in
+      checkpoints). Dropout masks come from the model's own generators (``MLP(seed=...)``).
+    - ``resume``: a checkpoint written by ``ModelCheckpoint``: the model, optimizer, epoch,
+      history, callbacks and random generators continue exactly where it left off. The
+      data and settings must be the ones the checkpoint was made with.
+    - ``clip_norm``: None, or a finite max_norm > 0: before each update the gradient is
+      scaled by max_norm / (norm + 1e-6) when its global L2 norm exceeds max_norm
+      (``optim.clip_grad_norm``; an optimizer's own ``clip_norm`` also applies).
+
+    Inputs are checked once, here. Each step checks only that the loss and the gradient's
+    global norm are finite (one dot product over the flat gradient), and each epoch that the
+    weights are. A NaN or infinite loss or gradient stops training before the update, with
+    ``TrainingDivergedError`` naming the epoch, the step and which one failed, so the model
+    keeps its last finite weights: those from before the step that failed. Only an update
+    that overflows the weights from a finite gradient (an extreme learning rate) is caught at
+    the end of the epoch (or by the next step's loss); the weights then go back to those at
+    the start of the epoch (batch-norm running statistics included). Ctrl-C stops after the
+    current step and returns the history of the completed
+    epochs (``history.interrupted`` is then true).
+    """
+    options = FitOptions(
+        loss,
+        optimizer,
+        epochs,
+        batch_size,
+        validation_data,
+        validation_split,
+        metrics,
+        callbacks,
+        verbose,
+        seed,
+        resume,
+        shuffle,
+        check_finite,
+        log_every,
+        clip_norm,
+    )
+    return train(model, x, y, options, LocalRanks())
+
+
+class Trainer:
+    """What callbacks see of a running fit."""
+
+    def __init__(self, model, options, history, has_validation):
+        self.model = model
+        self.optimizer = options.optimizer
+        self.loss = options.loss
+        self.history = history
+        self.epochs = options.epochs
+        self.metrics = options.metrics
+        self.has_validation = has_validation
+        self.verbose = options.verbose
+        self.steps = 0  # per epoch
+        self.stop_training = False
+        self.resumed = False
+        self.callbacks = options.callbacks
+        self.pending_checkpoints = []
+        self.state = {}  # what a checkpoint keeps of the run: seed, epoch, generators
+
+    def log_names(self):
+        names = ["loss", *self.metrics]
+        if self.has_validation:
+            names += ["val_" + n for n in names]
+        return names
+
+    def log(self, message):
+        print(message, flush=True)
+
+    def save_checkpoint(self, path):
+        """Write a checkpoint at the end of this epoch, after every callback has run."""
+        self.pending_checkpoints.append(path)
+
+    def write_checkpoint(self, path):
+        checkpoint.write(path, self)
+
+
+def train(model, x, y, options, ranks):
+    """``fit``'s body: train ``model`` with ``options`` (a ``FitOptions``) on the rank group
+    ``ranks`` (``LocalRanks()`` in one process; ``fastnn.distributed`` passes its own)."""
+    if not isinstance(model, Module):
+        raise InvalidTypeError(f"fit: expected a fastnn model, got {type(model).__name__}")
+    o = options.checked(model)
+    x, t, labels = check_xy(model, o.loss, x, y, "fit", o.check_finite)
+    history = History()
+    has_validation = o.validation_data is not None or o.validation_split is not None
+    trainer = Trainer(model, o, history, has_validation)
+    seed, start_epoch, saved = o.seed, 0, None
+    if o.resume is not None:
+        saved = checkpoint.resume(o.resume, trainer)
+        seed, start_epoch = saved["seed"], int(saved["epoch"])
+        history.history = {k: list(v) for k, v in saved.get("history", {}).items()}
+        trainer.stop_training = bool(saved.get("stopped"))
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy)
+    seed = check_int(ranks.agree_seed(seed), "seed", low=0)
+    split_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(2)
+    shuffle_rng = np.random.default_rng(shuffle_seq)
+    if saved is not None:
+        checkpoint.set_rng_state(shuffle_rng, saved["shuffle_rng"])
+
+    val = None
+    if o.validation_split is not None:
+        split_rng = np.random.default_rng(split_seq)
+        (x, t, labels), val = split_validation(x, t, labels, o.validation_split, split_rng)
+    elif o.validation_data is not None:
+        val = check_xy(model, o.loss, *o.validation_data, "fit validation_data", o.check_finite)
+    n, batch_size = x.shape[0], o.batch_size
+    if batch_size > n:
+        raise InvalidValueError(f"batch_size {batch_size} is larger than the {n} training rows")
+    trainer.state = {"seed": seed, "epochs": o.epochs, "batch_size": batch_size}
+    steps = trainer.steps = math.ceil(n / batch_size)
+    _check_batch_norm(model, n, batch_size, ranks, before_start=True)
+    ranks.start(model, o.optimizer, x, val, seed, batch_size, o.epochs, o.shuffle, saved)
+    _check_batch_norm(model, n, batch_size, ranks, before_start=False)
+
+    # Buffers the steps gather their rows into: one set per batch size (full and last).
+    sizes = {m for b in {batch_size, n - (steps - 1) * batch_size} for m in ranks.slice_sizes(b)}
+    xb = {m: np.empty((m, x.shape[1]), dtype=x.dtype) for m in sizes}
+    tb = {m: np.empty((m,) + t.shape[1:], dtype=t.dtype) for m in sizes}
+    lb = {m: np.empty(m, dtype=np.int64) for m in sizes}
+    pred = {m: np.empty(m, dtype=np.intp) for m in sizes}
+    track_acc = "accuracy" in o.metrics
+    separate_labels = t.ndim == 2 and track_acc
+    params, grad = o.optimizer.flat_buffers()
+    # Finite weights to fall back on, taken at the start of each epoch (see fit's docstring).
+    snapshot = np.empty_like(params)
+    persistent = [(a, np.empty_like(a)) for a in checkpoint.persistent_arrays(model)]
+
+    def diverged(epoch, step, value, what="loss"):
+        _diverged(params, snapshot, persistent, epoch, step, value, history, what)
+
+    reporters = []
+    if o.verbose:
+        reporters.append(ProgressBar() if sys.stdout.isatty() else EpochLog(o.log_every))
+    everyone = [*o.callbacks, *reporters]
+    # Called every step, so only the callbacks that do something then.
+    step_hooks = [cb for cb in everyone if type(cb).on_step_end is not Callback.on_step_end]
+    order = np.arange(n)
+    model.train()
+    for cb in o.callbacks:
+        cb.on_train_begin(trainer)
+    with _Interrupt(ranks.interruptible) as interrupt:
+        for epoch in range(start_epoch, o.epochs):
+            if trainer.stop_training:
+                break
+            began = time.perf_counter()
+            for cb in everyone:
+                cb.on_epoch_begin(trainer, epoch)
+            lr = o.optimizer.lr
+            if o.shuffle:
+                order = shuffle_rng.permutation(n)
+            np.copyto(snapshot, params)
+            for a, copy in persistent:
+                np.copyto(copy, a)
+            total, correct, seen = 0.0, 0, 0
+            # Overflow in a diverging step is caught below, with its epoch and step: keep
+            # NumPy from warning (or raising, under np.errstate(all="raise")) first.
+            with np.errstate(all="ignore"):
+                for step in range(steps):
+                    idx = order[step * batch_size : (step + 1) * batch_size]
+                    global_m = idx.shape[0]
+                    lo, hi = ranks.bounds(global_m)
+                    idx = idx[lo:hi]
+                    m = idx.shape[0]
+                    if m == 0:  # this rank's slice of the batch is empty: a zero gradient
+                        grad.fill(0)
+                        value = 0.0
+                    else:
+                        xs, ts = xb[m], tb[m]
+                        gather_rows(x, idx, xs)
+                        if t.ndim == 2:
+                            gather_rows(t, idx, ts)
+                        else:
+                            np.take(t, idx, out=ts)
+                        z = model.forward(xs)
+                        value = o.loss._forward_checked_once(z, ts)
+                        total += value * m
+                        seen += m
+                        if track_acc:
+                            ls = lb[m]
+                            if separate_labels:
+                                np.take(labels, idx, out=ls)
+                            else:
+                                ls = ts
+                            np.argmax(z, axis=1, out=pred[m])
+                            correct += count_equal(pred[m], ls)
+                        dout = o.loss.backward()
+                        if m != global_m:
+                            # Mean over this rank's m rows, weighted m / global_m: the sum over
+                            # ranks is the gradient of the global batch's mean loss.
+                            dout *= m / global_m
+                        model.backward(dout, input_grad=False)
+                    if not ranks.sum_gradient(grad, value):
+                        diverged(epoch, step, value if not math.isfinite(value) else math.nan)
+                    norm = global_norm(grad)
+                    if not math.isfinite(norm):
+                        diverged(epoch, step, norm, "gradient")
+                    if o.clip_norm is not None and norm > o.clip_norm:
+                        grad *= o.clip_norm / (norm + 1e-6)
+                    o.optimizer.step()
+                    for cb in step_hooks:
+                        cb.on_step_end(
+                            trainer, step, total / seen, correct / seen if track_acc else None
+                        )
+                    if interrupt.requested:
+                        break
+            if interrupt.requested:
+                history.interrupted = True
+                break
+            total, correct = ranks.end_epoch(model, total, correct)
+            if not np.isfinite(params).all():
+                diverged(epoch, steps - 1, math.nan, "weights")
+            logs = {"loss": total / n}
+            if track_acc:
+                logs["accuracy"] = correct / n
+            if val is not None:
+                figures = ranks.evaluate(model, o.loss, *val, o.metrics, max(batch_size, 1024))
+                logs.update({"val_" + k: v for k, v in figures.items()})
+            logs["lr"] = lr
+            logs["seconds"] = time.perf_counter() - began
+            history.append(logs)
+            trainer.state["epoch"] = epoch + 1
+            trainer.state["shuffle_rng"] = checkpoint.rng_state(shuffle_rng)
+            trainer.state["dropout_rngs"] = [
+                checkpoint.rng_state(d.rng) for d in checkpoint.dropout_layers(model)
+            ]
+            ranks.record_rngs(model, trainer.state)
+            for cb in o.callbacks:
+                cb.on_epoch_end(trainer, epoch, logs)
+            if trainer.stop_training:
+                history.stopped_early = True
+            for path in trainer.pending_checkpoints:
+                if ranks.root:
+                    trainer.write_checkpoint(path)
+            trainer.pending_checkpoints.clear()
+            for cb in reporters:
+                cb.on_epoch_end(trainer, epoch, logs)
+    for cb in reporters:
+        cb.on_train_end(trainer)
+    if history.interrupted and o.verbose:
+        trainer.log(
+            f"interrupted in epoch {epoch + 1}, after step {step + 1} of {steps}; "
+            f"returning the history of the {history.epochs} completed epochs"
+        )
+    for cb in o.callbacks:
+        cb.on_train_end(trainer)
+    return history
+
+
+def _check_batch_norm(model, n, batch_size, ranks, before_start):
+    """Batch norm needs 2 rows per batch (per rank): refuse a batch size that leaves 1."""
+    if not any(isinstance(m, BatchNorm) for m in model.modules()):
+        return
+    last = n - (math.ceil(n / batch_size) - 1) * batch_size
+    if before_start and last == 1:
+        raise InvalidValueError(
+            f"batch norm needs at least 2 rows per batch, and {n} rows in batches of "
+            f"{batch_size} leave a last batch of 1; choose another batch_size"
+        )
+    if not before_start and 1 in ranks.slice_sizes(batch_size) + ranks.slice_sizes(last):
+        raise InvalidValueError(
+            f"batch norm needs at least 2 rows per rank and batch, and batches of "
+            f"{batch_size} (last {last}) split over {ranks.size} ranks leave a rank 1 "
+            "row; choose another batch_size"
+        )
+
+
+_DIVERGED = {
+    "loss": "the loss became {value}",
+    "gradient": "the gradient became non-finite (global norm {value}) while the loss was finite",
+    "weights": "the weights became NaN or infinite after the update",
+}
+
+
+def _diverged(params, snapshot, persistent, epoch, step, value, history, what="loss"):
+    """Put back the weights from the start of the epoch if they are no longer finite, then
+    raise ``TrainingDivergedError``. ``snapshot`` and ``persistent`` hold the epoch's copies."""
+    restored = False
+    if not np.isfinite(params).all():
+        np.copyto(params, snapshot)
+        restored = True
+    for a, copy in persistent:
+        if not np.isfinite(a).all():
+            np.copyto(a, copy)
+            restored = True
+    kept = (
+        f"the weights were restored to those at the start of epoch {epoch + 1}"
+        if restored
+        else "the model keeps its last (finite) weights"
+    )
+    cause = _DIVERGED[what].format(value=value)
+    raise TrainingDivergedError(
+        f"{cause} in epoch {epoch + 1}, step {step + 1}; training stopped and {kept}. Try a "
+        "smaller learning rate, gradient clipping (clip_norm), gradient-friendly "
+        "initialisation or batch norm.",
+        epoch + 1,
+        step + 1,
+        history,
+        what,
+    )
+
+
+class _Interrupt:
+    """Turns the first Ctrl-C during fit into a request to stop after the current step."""
+
+    def __init__(self, enabled=True):
+        self.requested = False
+        self.enabled = enabled
+        self._old = None
+
+    def __enter__(self):
+        if self.enabled and threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:  # a second Ctrl-C: stop at once
+            signal.signal(signal.SIGINT, self._old)
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
