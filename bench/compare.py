@@ -628,23 +628,25 @@ def header(m, settings):
 
 def table(results, impls):
     """Markdown table of medians (s/epoch) and ratios for ``results`` over ``impls``."""
+    # fastnn's one table formatter. Imported here, once every worker has started: importing
+    # fastnn sets OMP_WAIT_POLICY in this process's environment, which workers started
+    # afterwards would inherit (PyTorch's among them).
+    from fastnn._table import format_table
+
     ratios = [f"{a}/{b}" for a, b in RATIOS if a in impls and b in impls]
-    lines = [
-        "| config | steps/epoch | " + " | ".join(impls) + " | " + " | ".join(ratios) + " |",
-        "|---|---:|" + "---:|" * (len(impls) + len(ratios)),
-    ]
-    footnotes = []
+    rows, footnotes = [], []
     for r in results:
         steps = f"{r['steps_per_epoch']}" + ("*" if r["extrapolated"] else "")
         cells = [f"{r['median'][i]:.4f}" if i in r["median"] else "-" for i in impls]
         cells += [f"{r['ratios'][k]:.2f}" if k in r["ratios"] else "-" for k in ratios]
-        lines.append(f"| {r['name']} | {steps} | " + " | ".join(cells) + " |")
+        rows.append([r["name"], steps, *cells])
         if r["extrapolated"]:
             footnotes.append(
                 f"\\* {r['name']}: extrapolated: timed {r['timed_steps']} steps over the first "
                 f"{r['images']} images, scaled by {r['scale']:.3g} to {r['steps_per_epoch']} steps."
             )
         footnotes += [f"{r['name']}: {i} skipped: {why}." for i, why in r["notes"].items()]
+    lines = format_table(["config", "steps/epoch", *impls, *ratios], rows, markdown=True)
     return "\n".join(lines + ([""] + footnotes if footnotes else []))
 
 

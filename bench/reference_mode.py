@@ -12,7 +12,7 @@ context manager replaces
   function-level ``from .kernels.x import y`` see), and
 - every module-level name in the other loaded ``fastnn.*`` modules that is bound to a kernel
   (``from .kernels.batchnorm import batchnorm_forward_train``) with its twin, and any other
-  Numba function bound there (the chunking helper ``n_chunks`` that ``fastnn.normalization``
+  Numba function bound there (the chunking helper ``n_chunks`` that ``fastnn.nn.normalization``
   calls to size a scratch buffer, which has no twin) with its plain-Python original,
 
 so that no Numba-compiled code runs from Python; everything is restored on exit, also after an
@@ -66,14 +66,16 @@ def kernel_twins():
 
 
 def _user_modules():
-    """The loaded fastnn modules outside fastnn.kernels, the ones that call kernels."""
-    return [
-        module
+    """The loaded fastnn modules outside fastnn.kernels, the ones that call kernels (each once:
+    fastnn registers some under a second, older name, e.g. fastnn.datasets)."""
+    found = {
+        id(module): module
         for name, module in list(sys.modules.items())
         if module is not None
         and (name == "fastnn" or name.startswith("fastnn."))
-        and not _is_kernel_package(name)
-    ]
+        and not _is_kernel_package(module.__name__)
+    }
+    return list(found.values())
 
 
 def _replacements():

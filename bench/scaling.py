@@ -67,7 +67,7 @@ def measure(config, epochs, rows, threads, comm):
     # The transfer alone: Allreduce of the same buffer with the ranks lined up by a Barrier.
     from mpi4py import MPI
 
-    grad = opt._grad.copy()
+    grad = opt.flat_buffers()[1].copy()
     bare = []
     for _ in range(50):
         comm.Barrier()
@@ -94,22 +94,35 @@ def measure(config, epochs, rows, threads, comm):
 
 def table(results):
     """A text table; speedups relative to the 1-rank row of the same config, when present."""
+    from fastnn._table import format_table
+
     base = {r["config"]: r["median_epoch_seconds"] for r in results if r["ranks"] == 1}
-    lines = [
-        f"{'config':<26} {'ranks':>5} {'thr/rank':>8} {'epoch s':>8} {'speedup':>7} "
-        f"{'allreduce ms/step':>26} {'in allreduce':>12} {'bare allreduce ms':>17}"
-    ]
+    rows = []
     for r in results:
         speedup = base.get(r["config"])
-        speedup = f"{speedup / r['median_epoch_seconds']:.2f}x" if speedup else "-"
-        name = f"{r['config']} {r['network']} b{r['batch_size']}"
-        lines.append(
-            f"{name:<26} {r['ranks']:>5} {r['threads_per_rank']:>8} "
-            f"{r['median_epoch_seconds']:>8.3f} {speedup:>7} "
-            f"{r['allreduce_ms_median']:>8.3f} (mean {r['allreduce_ms_mean']:.3f})"
-            f" {100 * r['allreduce_share']:>11.1f}% {r['allreduce_bare_ms_median']:>17.3f}"
+        rows.append(
+            [
+                f"{r['config']} {r['network']} b{r['batch_size']}",
+                r["ranks"],
+                r["threads_per_rank"],
+                f"{r['median_epoch_seconds']:.3f}",
+                f"{speedup / r['median_epoch_seconds']:.2f}x" if speedup else "-",
+                f"{r['allreduce_ms_median']:.3f} (mean {r['allreduce_ms_mean']:.3f})",
+                f"{100 * r['allreduce_share']:.1f}%",
+                f"{r['allreduce_bare_ms_median']:.3f}",
+            ]
         )
-    return "\n".join(lines)
+    headers = [
+        "config",
+        "ranks",
+        "thr/rank",
+        "epoch s",
+        "speedup",
+        "allreduce ms/step",
+        "in allreduce",
+        "bare allreduce ms",
+    ]
+    return "\n".join(format_table(headers, rows))
 
 
 def run_here(args):

@@ -1,5 +1,7 @@
 """Plots of training histories (the optional ``plot`` extra: matplotlib, drawn headless)."""
 
+from .errors import InvalidValueError
+
 
 def _pyplot():
     try:
@@ -22,12 +24,14 @@ def plot_history(history, metrics=None):
         k for k in history.keys() if not k.startswith("val_") and k not in ("lr", "seconds")
     ]
     if not names:
-        raise ValueError("the history holds no figures to plot")
+        raise InvalidValueError("the history holds no figures to plot")
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
     epochs = range(1, history.epochs + 1)
     for ax, name in zip(axes[0], names, strict=True):
         if name not in history:
-            raise ValueError(f"the history has no {name!r}; it has {', '.join(history.keys())}")
+            raise InvalidValueError(
+                f"the history has no {name!r}; it has {', '.join(history.keys())}"
+            )
         ax.plot(epochs, history[name], marker="o", markersize=3, label="train")
         if "val_" + name in history:
             ax.plot(epochs, history["val_" + name], marker="o", markersize=3, label="validation")

@@ -265,10 +265,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     Parameters (scikit-learn's names and defaults; the differences are noted)
     ----------
     hidden_layer_sizes : tuple of int, default (100,). Widths of the hidden layers.
-    activation : "relu", "logistic" (or "sigmoid"), "tanh", "leaky_relu" or "elu".
+    activation : "logistic" (scikit-learn's name for "sigmoid") or a name of
+        ``fastnn.nn.ACTIVATIONS``: "relu", "sigmoid", "tanh", "leaky_relu", "elu", "step".
         scikit-learn's "identity" is refused.
-    solver : a ``fastnn.optim.get`` name: "sgd", "momentum", "nesterov", "adagrad", "rmsprop",
-        "adadelta", "adam" or "adamw" (torch.optim's updates and defaults; "sgd" is plain SGD).
+    solver : a name of ``fastnn.optim.OPTIMIZERS``: "sgd", "momentum", "nesterov", "adagrad",
+        "rmsprop", "adadelta", "adam" or "adamw" (torch.optim's updates and defaults; "sgd" is
+        plain SGD).
     alpha : L2 penalty, the optimizer's ``weight_decay``: ``alpha * W`` is added to the
         gradient of the (batch-mean) loss for weight matrices, not biases, i.e. a penalty
         ``alpha/2 * ||W||^2``. scikit-learn adds ``alpha * W / batch_size``, so the same alpha

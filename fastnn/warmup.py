@@ -14,29 +14,10 @@ import time
 
 import numpy as np
 
-from . import kernels, optim
+from . import kernels, nn, optim
 from ._version import __version__
 from .data.datasets import cache_dir as data_cache_dir
 from .kernels.dropout import dropout_backward
-from .nn import (
-    ACTIVATIONS,
-    ELU,
-    MLP,
-    BatchNorm,
-    Dropout,
-    Identity,
-    LeakyReLU,
-    Linear,
-    Maxout,
-    MSELoss,
-    ReLU,
-    Sequential,
-    Sigmoid,
-    Softmax,
-    SoftmaxCrossEntropy,
-    Step,
-    Tanh,
-)
 from .threads import get_num_threads
 
 # Every optimizer with its defaults, and the options that take another kernel path.
@@ -62,32 +43,32 @@ def warmup(dtypes=(np.float32, np.float64)):
         x = rng.standard_normal((6, 4)).astype(dtype)
         labels = np.array([0, 1, 2, 0, 1, 2])
         targets = np.eye(3, dtype=dtype)[labels]
-        ce, mse = SoftmaxCrossEntropy(), MSELoss()
-        for act in ACTIVATIONS:
+        ce, mse = nn.SoftmaxCrossEntropy(), nn.MSELoss()
+        for act in nn.ACTIVATIONS:
             # Fused into Linear, then as a layer of its own after batch norm.
             for bn in (False, True):
-                model = MLP(
+                model = nn.MLP(
                     [4, 5, 3], activation=act, batchnorm=bn, dropout=0.5, seed=0, dtype=dtype
                 )
                 _step(model, ce, x, labels)
                 _step(model, ce, x, targets, train=False)
                 model.backward(ce.backward(), input_grad=False)
-        layers = Sequential(
-            Linear(4, 6, rng=0, dtype=dtype),
-            LeakyReLU(dtype=dtype),
-            ELU(dtype=dtype),
-            Tanh(dtype=dtype),
-            Sigmoid(dtype=dtype),
-            Step(dtype=dtype),
-            ReLU(dtype=dtype),
-            Identity(dtype=dtype),
-            Maxout(6, 3, rng=0, dtype=dtype),
-            Softmax(dtype=dtype),
-            Dropout(0.5, rng=0, dtype=dtype),
-            BatchNorm(3, dtype=dtype),
+        layers = nn.Sequential(
+            nn.Linear(4, 6, rng=0, dtype=dtype),
+            nn.LeakyReLU(dtype=dtype),
+            nn.ELU(dtype=dtype),
+            nn.Tanh(dtype=dtype),
+            nn.Sigmoid(dtype=dtype),
+            nn.Step(dtype=dtype),
+            nn.ReLU(dtype=dtype),
+            nn.Identity(dtype=dtype),
+            nn.Maxout(6, 3, rng=0, dtype=dtype),
+            nn.Softmax(dtype=dtype),
+            nn.Dropout(0.5, rng=0, dtype=dtype),
+            nn.BatchNorm(3, dtype=dtype),
         )
         _step(layers, mse, x, targets)
-        model = MLP([4, 5, 3], seed=0, dtype=dtype)
+        model = nn.MLP([4, 5, 3], seed=0, dtype=dtype)
         _step(model, ce, x, labels)
         for name, kwargs in _OPTIMIZERS:
             for decay in (0.0, 0.1):

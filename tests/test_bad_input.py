@@ -17,8 +17,8 @@ import pytest
 import fastnn as fn
 from fastnn import optim
 from fastnn import preprocessing as pp
-from fastnn.nn.activations import ELU, LeakyReLU, ReLU, Sigmoid, Softmax, Step, Tanh
 from fastnn.cli import main
+from fastnn.nn.activations import ELU, LeakyReLU, ReLU, Sigmoid, Softmax, Step, Tanh
 from fastnn.nn.containers import MLP, Sequential
 from fastnn.nn.dropout import Dropout
 from fastnn.nn.linear import Linear, Maxout
@@ -425,7 +425,11 @@ def test_batch_norm_needs_two_rows_in_training():
         (lambda: ELU(True), TypeError, "ELU alpha must be a real number, got bool"),
         (lambda: Linear(4, 3, activation="leaky_relu", alpha=-1), ValueError, "negative_slope"),
         (lambda: Linear(4, 3, activation="elu", alpha=0), ValueError, "invalid ELU alpha: 0"),
-        (lambda: Linear(4, 3, activation="elu", alpha=np.inf), ValueError, "invalid ELU alpha: inf"),
+        (
+            lambda: Linear(4, 3, activation="elu", alpha=np.inf),
+            ValueError,
+            "invalid ELU alpha: inf",
+        ),
         (lambda: Linear(4, 3, activation="elu", alpha="x"), TypeError, "alpha must be a real"),
         (lambda: Linear(4, 3, bias="no"), TypeError, "bias must be True or False, got 'no'"),
         (lambda: Linear(0, 3), ValueError, "invalid in_features: 0; expected a positive integer"),
@@ -574,10 +578,10 @@ CLI_CASES = [
     (["--data", "nothing"], "expected arrays x and y"),
     (["--data", "good", "--batch-size", "100"], "batch_size 100 is larger than the 32"),
     (["--data", "good", "--batch-size", "31", "--batchnorm"], "leave a last batch of 1"),
-    (["--data", "good", "--lr", "0"], "argument --lr: invalid --lr: 0.0; expected a finite number > 0"),
-    (["--data", "good", "--lr", "inf"], "argument --lr: invalid --lr: inf; expected a finite number > 0"),
-    (["--data", "good", "--dropout", "1"], "invalid --dropout: 1.0; expected a finite number >= 0 and < 1"),
-    (["--data", "good", "--seed", "-1"], "argument --seed: invalid --seed: -1; expected an integer >= 0"),
+    (["--data", "good", "--lr", "0"], "--lr: invalid --lr: 0.0; expected a finite number > 0"),
+    (["--data", "good", "--lr", "inf"], "--lr: invalid --lr: inf; expected a finite number > 0"),
+    (["--data", "good", "--dropout", "1"], "invalid --dropout: 1.0; expected a finite number >= 0"),
+    (["--data", "good", "--seed", "-1"], "--seed: invalid --seed: -1; expected an integer >= 0"),
     (["--data", "good", "--init", "bogus"], "unknown init 'bogus'; expected one of"),
     (["--data", "good", "--activation", "relu6"], "invalid choice: 'relu6'"),
     (["--data", "good", "--optimizer", "adamm"], "invalid choice: 'adamm'"),

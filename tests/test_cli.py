@@ -107,7 +107,10 @@ def test_train_resume_matches_an_uninterrupted_run(tmp_path, blob_data, capsys):
     [
         (["train", "--epochs", "0"], "invalid --epochs: 0; expected a positive integer"),
         (["train", "--lr", "-1"], "invalid --lr: -1.0; expected a finite number > 0"),
-        (["train", "--dropout", "1.5"], "invalid --dropout: 1.5; expected a finite number >= 0 and < 1"),
+        (
+            ["train", "--dropout", "1.5"],
+            "invalid --dropout: 1.5; expected a finite number >= 0 and < 1",
+        ),
         (["train", "--layers", "10,x"], "expected sizes like 256,128"),
         (["train", "--optimizer", "adamm"], "invalid choice: 'adamm'"),
         (["train", "--data", "nowhere"], "expected sample, mnist, fashion-mnist"),

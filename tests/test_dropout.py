@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastnn.nn.dropout import Dropout
 from fastnn.course.gradcheck import numerical_gradient
 from fastnn.kernels import dropout as kernels
 from fastnn.kernels._config import PARALLEL_MIN, n_chunks
 from fastnn.kernels.reference import dropout as reference
+from fastnn.nn.dropout import Dropout
 
 DTYPES = [np.float32, np.float64]
 
@@ -121,7 +121,8 @@ def test_probability_of_wrong_type(p):
 def test_invalid_probability_message():
     with pytest.raises(ValueError) as info:
         Dropout(1.0)
-    assert str(info.value) == "invalid dropout probability: 1.0; expected a finite number >= 0 and < 1"
+    expected = "invalid dropout probability: 1.0; expected a finite number >= 0 and < 1"
+    assert str(info.value) == expected
     layer = Dropout(0.5)
     with pytest.raises(ValueError, match="invalid dropout probability: 2.0"):
         layer.p = 2.0

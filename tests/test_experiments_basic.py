@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fastnn import numerical_gradient
+from fastnn.errors import InvalidTypeError, InvalidValueError
 from fastnn.experiments.activations import activations
 from fastnn.experiments.gates import gates
 from fastnn.experiments.gradient_descent import gradient_descent
@@ -51,10 +52,14 @@ def test_gates(tmp_path):
 
 def test_gates_without_figures_and_bad_settings():
     assert gates(quick=True, file=False)["figures"] == []
-    with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
+    with pytest.raises(InvalidValueError, match="invalid epochs: 0; expected a positive integer"):
         gates(quick=True, file=False, epochs=0)
-    with pytest.raises(ValueError, match="lr must be a positive number"):
+    with pytest.raises(InvalidValueError, match="invalid lr: -1; expected a finite number > 0"):
         gates(quick=True, file=False, lr=-1)
+    with pytest.raises(InvalidTypeError, match="epochs must be an integer, got float"):
+        gates(quick=True, file=False, epochs=5.0)
+    with pytest.raises(InvalidTypeError, match="xor_lr must be a real number, got str"):
+        gates(quick=True, file=False, xor_lr="0.05")
 
 
 # -- activations ------------------------------------------------------------------------------
@@ -92,8 +97,10 @@ def test_activations(tmp_path):
 
 
 def test_activations_settings():
-    with pytest.raises(ValueError, match="low < high"):
+    with pytest.raises(InvalidValueError, match="low < high"):
         activations(quick=True, file=False, low=1.0, high=-1.0)
+    with pytest.raises(InvalidTypeError, match="alpha must be a real number, got bool"):
+        activations(quick=True, file=False, alpha=True)
     r = activations(file=False, low=-1.0, high=1.0, points=5)
     np.testing.assert_array_equal(r["x"], [-1, -0.5, 0, 0.5, 1])
 
@@ -118,10 +125,14 @@ def test_gradient_descent(tmp_path):
 
 
 def test_gradient_descent_settings():
-    with pytest.raises(ValueError, match="lrs must be"):
+    with pytest.raises(
+        InvalidValueError, match=r"invalid lrs\[1\]: -1.0; expected a finite number > 0"
+    ):
         gradient_descent(file=False, lrs=(0.1, -1.0))
-    with pytest.raises(ValueError, match="start must be two finite numbers"):
+    with pytest.raises(InvalidValueError, match="start must be two finite numbers"):
         gradient_descent(file=False, start=(1.0, 2.0, 3.0))
+    with pytest.raises(InvalidTypeError, match="steps must be an integer, got str"):
+        gradient_descent(file=False, steps="3")
     r = gradient_descent(file=False, lrs=(0.25,), steps=3)
     np.testing.assert_allclose(r["final"][0.25], [-3 * 0.5**3, 4 * 0.5**3], rtol=1e-8)
 
@@ -156,8 +167,10 @@ def test_preprocessing_seed():
     c = preprocessing(file=False, seed=4)["points"]["original"]
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
-    with pytest.raises(ValueError, match="std must be > 0"):
+    with pytest.raises(InvalidValueError, match="invalid std: 0.0; expected a finite number > 0"):
         preprocessing(file=False, std=0.0)
+    with pytest.raises(InvalidTypeError, match="n must be an integer, got float"):
+        preprocessing(file=False, n=100.0)
 
 
 # -- symmetric weights ------------------------------------------------------------------------
@@ -181,7 +194,9 @@ def test_symmetric_weights(tmp_path):
 
 
 def test_symmetric_weights_settings():
-    with pytest.raises(ValueError, match="value must be a nonzero number"):
+    with pytest.raises(InvalidValueError, match="value must be a nonzero number"):
         symmetric_weights(quick=True, file=False, value=0)
-    with pytest.raises(ValueError, match="hidden must be at least 2"):
+    with pytest.raises(InvalidValueError, match="invalid hidden: 1; expected an integer >= 2"):
         symmetric_weights(quick=True, file=False, hidden=1)
+    with pytest.raises(InvalidTypeError, match="value must be a real number, got str"):
+        symmetric_weights(quick=True, file=False, value="0.01")

@@ -38,6 +38,8 @@ def test_functions_are_reachable_by_attribute_and_by_name():
     assert ex.run.__doc__
     with pytest.raises(ValueError, match="unknown experiment 'nope'; expected one of gates"):
         ex.run("nope")
+    with pytest.raises(TypeError, match="experiment must be a string, one of gates"):
+        ex.run(3)
     with pytest.raises(AttributeError):
         ex.not_an_experiment  # noqa: B018
 

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from fastnn.errors import InvalidTypeError, InvalidValueError
 from fastnn.experiments.batchnorm import batchnorm
 from fastnn.experiments.optimizers_mnist import OPTIMIZERS, optimizers_mnist
 from fastnn.experiments.overfitting import overfitting
@@ -68,12 +69,14 @@ def test_weight_init_is_reproducible_and_checks_its_settings():
         np.testing.assert_array_equal(a["losses"][label], b["losses"][label])
     assert not np.array_equal(a["losses"]["He"], c["losses"]["He"])
     assert a["figures"] == []
-    with pytest.raises(ValueError, match="steps must be an integer >= 1"):
+    with pytest.raises(InvalidValueError, match="invalid steps: 0; expected a positive integer"):
         weight_init_mnist(steps=0, file=False)
-    with pytest.raises(ValueError, match="batch_size 128 is larger than train_size 100"):
+    with pytest.raises(InvalidValueError, match="batch_size 128 is larger than train_size 100"):
         weight_init_mnist(train_size=100, file=False)
-    with pytest.raises(ValueError, match="lr must be a positive number"):
+    with pytest.raises(InvalidValueError, match="invalid lr: -0.1; expected a finite number > 0"):
         weight_init_mnist(lr=-0.1, file=False)
+    with pytest.raises(InvalidTypeError, match=r"hidden\[0\] must be an integer, got str"):
+        weight_init_mnist(hidden=["100"], file=False)
 
 
 # -- optimizers ----------------------------------------------------------------------------------
@@ -174,16 +177,26 @@ def test_weight_decay_and_dropout_narrow_the_gap(overfit):
 
 
 def test_overfitting_checks_its_settings():
-    with pytest.raises(ValueError, match="dropout must be a probability"):
+    with pytest.raises(
+        InvalidValueError, match="invalid dropout: 1.0; expected a finite number > 0 and < 1"
+    ):
         overfitting(dropout=1.0, file=False)
-    with pytest.raises(ValueError, match="at most 10000"):
+    with pytest.raises(InvalidValueError, match="at most 10000"):
         overfitting(train_size=9000, test_size=2000, file=False)
-    with pytest.raises(ValueError, match="weight_decay must be a positive number"):
+    with pytest.raises(
+        InvalidValueError, match="invalid weight_decay: 0; expected a finite number > 0"
+    ):
         overfitting(weight_decay=0, file=False)
+    with pytest.raises(InvalidTypeError, match="epochs must be an integer, got float"):
+        overfitting(epochs=10.0, file=False)
 
 
 def test_batchnorm_checks_its_settings():
-    with pytest.raises(ValueError, match="scales must be an integer >= 1"):
+    with pytest.raises(InvalidValueError, match="invalid scales: 0; expected a positive integer"):
         batchnorm(scales=0, file=False)
-    with pytest.raises(ValueError, match="batch_size must be between 2 and train_size"):
+    with pytest.raises(
+        InvalidValueError, match="invalid batch_size: 1; expected an integer >= 2 and <= 1000"
+    ):
         batchnorm(batch_size=1, file=False)
+    with pytest.raises(InvalidTypeError, match="lr must be a real number, got str"):
+        batchnorm(lr="0.01", file=False)

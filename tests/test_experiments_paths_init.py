@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fastnn.errors import InvalidTypeError, InvalidValueError
 from fastnn.experiments.optimizer_paths import optimizer_paths
 from fastnn.experiments.tuning import tuning
 from fastnn.experiments.vanishing_gradients import vanishing_gradients
@@ -196,9 +197,18 @@ def test_optimizer_paths_figure_and_settings(paths, tmp_path):
     assert short["paths"]["SGD"].shape == (4, 2)
     np.testing.assert_allclose(short["final"]["SGD"], [4 * 0.99**3, -1 * 0.8**3])
     assert short["figures"] == []
-    for bad in (dict(steps=0), dict(start=(1.0,)), dict(lrs={"Lion": 0.1}), dict(lrs={"SGD": 0})):
-        with pytest.raises(ValueError):
+    for bad, message in (
+        (dict(steps=0), "invalid steps: 0; expected a positive integer"),
+        (dict(start=(1.0,)), "start must be two finite numbers"),
+        (dict(lrs={"Lion": 0.1}), "unknown optimizer 'Lion'; expected one of SGD, Momentum"),
+        (dict(lrs={"SGD": 0}), "invalid lr of SGD: 0; expected a finite number > 0"),
+    ):
+        with pytest.raises(InvalidValueError, match=message):
             optimizer_paths(file=False, **bad)
+    with pytest.raises(InvalidTypeError, match="lrs must be a dict of optimizer -> lr, got list"):
+        optimizer_paths(file=False, lrs=[0.1])
+    with pytest.raises(InvalidTypeError, match="start: expected an array of real numbers"):
+        optimizer_paths(file=False, start=("a", "b"))
 
 
 def test_optimizer_paths_prints_a_row_per_optimizer(capsys):
@@ -275,8 +285,10 @@ def test_weight_init_histograms_figures_and_seed(histograms):
     for label, counts in histograms["histograms"].items():
         np.testing.assert_array_equal(again["histograms"][label], counts)
         assert not np.array_equal(other["histograms"][label], counts)
-    with pytest.raises(ValueError, match="layers"):
+    with pytest.raises(InvalidValueError, match="invalid layers: 0; expected a positive integer"):
         weight_init_histograms(layers=0, file=False)
+    with pytest.raises(InvalidTypeError, match="bins must be an integer, got float"):
+        weight_init_histograms(bins=30.0, file=False)
 
 
 # -- vanishing-gradients ---------------------------------------------------------------------
@@ -328,10 +340,12 @@ def test_too_large_weights_explode_toward_the_input(gradients):
 
 def test_vanishing_gradients_figure_and_settings(gradients):
     assert_pngs(gradients, ["vanishing_gradients.png"])
-    with pytest.raises(ValueError, match="depth"):
+    with pytest.raises(InvalidValueError, match="invalid depth: 0; expected a positive integer"):
         vanishing_gradients(depth=0, file=False)
-    with pytest.raises(ValueError, match="10000"):
+    with pytest.raises(InvalidValueError, match="train_size \\+ test_size must be at most 10000"):
         vanishing_gradients(train_size=9000, test_size=2000, file=False)
+    with pytest.raises(InvalidValueError, match="grad_batch 2000 is larger than train_size 1000"):
+        vanishing_gradients(train_size=1000, grad_batch=2000, file=False)
 
 
 # -- tuning ----------------------------------------------------------------------------------
@@ -363,7 +377,9 @@ def test_tuning_parameter_counts_and_figure(tuned):
         784 * 100 + 100 + (k - 1) * (100 * 100 + 100) + 100 * 10 + 10 for k in range(1, 6)
     ]
     assert_pngs(tuned, ["tuning.png"])
-    with pytest.raises(ValueError, match="units"):
+    with pytest.raises(InvalidValueError, match="units must be a non-empty list"):
         tuning(units=[], file=False)
-    with pytest.raises(ValueError, match="lr"):
+    with pytest.raises(InvalidValueError, match="invalid lr: -1; expected a finite number > 0"):
         tuning(lr=-1, file=False)
+    with pytest.raises(InvalidTypeError, match="layers must be a list, got int"):
+        tuning(layers=3, file=False)

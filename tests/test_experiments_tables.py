@@ -2,6 +2,7 @@
 course shows (learning rate matters, the test set stays out of the search; sigmoid does not
 train in a deep network while the ReLU family and Maxout do), on the returned numbers."""
 
+import importlib
 import io
 import math
 
@@ -9,9 +10,10 @@ import numpy as np
 import pytest
 
 import fastnn as fn
+from fastnn.errors import InvalidTypeError, InvalidValueError
 from fastnn.experiments import _common
 from fastnn.experiments.activation_table import activation_table, deep_mlp
-from fastnn.experiments.hyperparameter_search import hyperparameter_search, train_and_score
+from fastnn.experiments.hyperparameter_search import hyperparameter_search, train_fn
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -52,12 +54,13 @@ def test_search_rounds_and_ranges(search):
         for t in r["trials"]:
             assert r["lr_range"][0] <= math.log10(t["lr"]) <= r["lr_range"][1]
             assert r["wd_range"][0] <= math.log10(t["weight_decay"]) <= r["wd_range"][1]
-    # Round 2's ranges lie inside round 1's and span round 1's five best trials.
+    # Round 2's ranges lie inside round 1's and span round 1's five best trials (by validation
+    # accuracy, ties in trial order, as fastnn.tune's SearchResult.ranked orders them).
     for key, bounds in (("lr", "lr_range"), ("weight_decay", "wd_range")):
         low, high = second[bounds]
         assert first[bounds][0] <= low < high <= first[bounds][1]
         assert high - low < first[bounds][1] - first[bounds][0]
-        best5 = sorted(first["trials"], key=lambda t: (-t["val_accuracy"], t["val_loss"]))[:5]
+        best5 = sorted(first["trials"], key=lambda t: -t["val_accuracy"])[:5]  # stable
         for t in best5:
             assert low - 1e-9 <= math.log10(t[key]) <= high + 1e-9
     # The best is the top validation accuracy over both rounds.
@@ -81,18 +84,19 @@ def test_search_learning_rate_pattern(search):
     assert 0.3 < result["test_accuracy"] <= 1.0
 
 
-def test_train_and_score_learning_rates():
+def test_train_fn_learning_rates():
     # Independent of which rates the search happened to draw: same data, same seeds.
     x, y, _, _ = _common.mnist(500, 1, 0)
     train, validation = (x[:400], y[:400]), (x[400:], y[400:])
-    hidden = (100,) * 6
+    settings = dict(hidden=(100,) * 6, epochs=5, batch_size=10)
     scores = {
-        lr: train_and_score(lr, 1e-6, train, validation, hidden, 5, 10, np.random.SeedSequence(1))
+        lr: train_fn({"lr": lr, "weight_decay": 1e-6}, (train, validation, settings), 1)
         for lr in (1e-6, 1e-2)
     }
-    assert scores[1e-6]["accuracy"] < 0.25
-    assert abs(scores[1e-6]["loss"] - math.log(10)) < 0.3
-    assert scores[1e-2]["accuracy"] > 0.4
+    assert set(scores[1e-6]) == {"score", "val_loss"}
+    assert scores[1e-6]["score"] < 0.25
+    assert abs(scores[1e-6]["val_loss"] - math.log(10)) < 0.3
+    assert scores[1e-2]["score"] > 0.4
 
 
 def test_search_does_not_see_the_test_set(search, monkeypatch):
@@ -125,20 +129,55 @@ def test_search_seeds():
     assert a["figures"] == []
 
 
+def test_search_keeps_failed_trials_out_of_the_ranking(monkeypatch):
+    module = importlib.import_module("fastnn.experiments.hyperparameter_search")
+    real_train_fn = module.train_fn
+
+    def diverging_above_1e_3(params, data, seed):
+        if params["lr"] > 1e-3:
+            raise FloatingPointError("diverged")
+        return real_train_fn(params, data, seed)
+
+    monkeypatch.setattr(module, "train_fn", diverging_above_1e_3)
+    small = dict(train_size=100, test_size=50, hidden=(20,), epochs=1, batch_size=20)
+    result = hyperparameter_search(seed=1, file=False, trials=(8, 3), top=2, **small)
+    trials = all_trials(result)
+    failed = [t for t in trials if t["lr"] > 1e-3]
+    assert failed and len(trials) == 11
+    assert all(math.isnan(t["val_accuracy"]) and math.isnan(t["val_loss"]) for t in failed)
+    assert result["best"]["lr"] <= 1e-3 and not math.isnan(result["best"]["val_accuracy"])
+
+
 @pytest.mark.parametrize(
     "options, message",
     [
         (dict(trials=(1,)), "trials must be two integers"),
-        (dict(top=1), "top must be between 2"),
-        (dict(validation=1.5), "validation must be a fraction"),
-        (dict(epochs=0), "epochs must be an integer >= 1"),
+        (dict(top=1), "invalid top: 1; expected an integer >= 2 and <= 40"),
+        (dict(validation=1.5), "invalid validation: 1.5; expected a finite number > 0 and < 1"),
+        (dict(epochs=0), "invalid epochs: 0; expected a positive integer"),
         (dict(lr_range=(-2, -6)), "lr_range must be two exponents"),
         (dict(train_size=9000, test_size=2000), "at most 10000"),
         (dict(hidden=()), "hidden must be a non-empty list"),
     ],
 )
 def test_search_bad_settings(options, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InvalidValueError, match=message):
+        hyperparameter_search(file=False, **options)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(trials=5), "trials must be a list, got int"),
+        (dict(top=2.0), "top must be an integer, got float"),
+        (dict(validation="0.2"), "validation must be a real number, got str"),
+        (dict(epochs=True), "epochs must be an integer, got bool"),
+        (dict(lr_range=(-6, "-2")), r"lr_range\[1\] must be a real number, got str"),
+        (dict(hidden=(100, 1.5)), r"hidden\[1\] must be an integer, got float"),
+    ],
+)
+def test_search_settings_of_the_wrong_type(options, message):
+    with pytest.raises(InvalidTypeError, match=message):
         hyperparameter_search(file=False, **options)
 
 
@@ -223,13 +262,20 @@ def test_table_seeds():
 @pytest.mark.parametrize(
     "options, message",
     [
-        (dict(depth=0), "depth must be an integer >= 1"),
-        (dict(lr=0), "lr must be a positive number"),
-        (dict(momentum=1.0), "momentum must be a number in"),
+        (dict(depth=0), "invalid depth: 0; expected a positive integer"),
+        (dict(lr=0), "invalid lr: 0; expected a finite number > 0"),
+        (dict(momentum=1.0), "invalid momentum: 1.0; expected a finite number >= 0 and < 1"),
         (dict(lsuv_batch=5000), "lsuv_batch 5000 is larger than train_size"),
         (dict(train_size=9500), "at most 10000"),
     ],
 )
 def test_table_bad_settings(options, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InvalidValueError, match=message):
         activation_table(file=False, **options)
+
+
+def test_table_settings_of_the_wrong_type():
+    with pytest.raises(InvalidTypeError, match="width must be an integer, got float"):
+        activation_table(file=False, width=100.0)
+    with pytest.raises(InvalidTypeError, match="momentum must be a real number, got NoneType"):
+        activation_table(file=False, momentum=None)

@@ -659,7 +659,7 @@ def test_betas_must_be_in_0_1(cls, betas, match):
 @pytest.mark.parametrize(
     ("make", "match"),
     [
-        (lambda ps: optim.RMSprop(ps, alpha=1.5), r"invalid alpha value: 1.5; expected a finite number >= 0 and <= 1"),
+        (lambda ps: optim.RMSprop(ps, alpha=1.5), "invalid alpha value: 1.5; expected .* <= 1"),
         (lambda ps: optim.RMSprop(ps, alpha=-0.5), "invalid alpha value: -0.5"),
         (lambda ps: optim.AdaDelta(ps, rho=1.5), "invalid rho value: 1.5"),
         (lambda ps: optim.AdaDelta(ps, rho=-0.1), "invalid rho value: -0.1"),

@@ -703,3 +703,56 @@ def test_one_kernel_call_updates_all_parameters(rng):
     for p in params:
         assert np.shares_memory(p.data, data)
     assert opt.num_values == sum(p.size for p in params)
+
+
+def test_a_step_does_not_walk_the_parameters(rng, monkeypatch):
+    # The optimizer re-takes its flat buffers only after some Parameter's arrays were replaced
+    # (one integer comparison per step), not by looking at every parameter on every step.
+    from fastnn.optim import base
+
+    params = _model_params(rng)
+    opt = optim.Adam(params, lr=0.1)
+    packs = []
+    real = base.pack_parameters
+    monkeypatch.setattr(base, "pack_parameters", lambda ps: packs.append(1) or real(ps))
+    for _ in range(20):
+        opt.step()
+    assert packs == []
+    params[0].data = params[0].data.copy()  # a swapped array of the same shape
+    params[0].grad = np.ones_like(params[0].data)
+    opt.step()
+    assert len(packs) == 1  # looked once, packed it back in
+    assert np.shares_memory(params[0].data, opt.flat_buffers()[0])
+    for _ in range(5):
+        opt.step()
+    assert len(packs) == 1
+
+
+def test_parameters_that_change_size_are_refused_at_every_step(rng):
+    # The optimizer keeps its state at the old size and refuses each step: it never runs its
+    # kernel over buffers of different sizes.
+    params = _model_params(rng)
+    opt = optim.Adam(params, lr=0.1)
+    opt.step()
+    size = opt.num_values
+    dtype = params[-1].data.dtype
+    params[-1].data = np.zeros(1000, dtype)
+    params[-1].grad = np.ones(1000, dtype)
+    for _ in range(2):
+        with pytest.raises(ValueError, match=f"parameters changed size .*{size} values"):
+            opt.step()
+    assert opt.state["exp_avg"].size == size and opt.num_values == size
+
+
+def test_module_to_is_followed_by_the_optimizer_before_fit_reads_its_buffers():
+    # fit reads the optimizer's flat buffers (for clipping and the divergence snapshot) before
+    # the first step: they must be the model's current ones after model.to().
+    import fastnn as fn
+
+    model = fn.MLP([4, 8, 3], seed=0)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    model.to(np.float64)
+    data, grad = opt.flat_buffers()
+    assert data.dtype == np.float64
+    assert all(np.shares_memory(p.data, data) for p in model.parameters())
+    assert all(np.shares_memory(p.grad, grad) for p in model.parameters())

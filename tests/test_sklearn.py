@@ -334,7 +334,8 @@ def test_bad_solver_lists_the_valid_ones(moons):
 def test_bad_parameters_fail_in_fit(moons, params, error, match):
     x, y = moons
     est = MLPClassifier(**params)  # stored as given
-    with pytest.raises(error, match=match):  # a wrong type is a TypeError, a wrong value a ValueError
+    # A wrong type is a TypeError, a wrong value a ValueError.
+    with pytest.raises(error, match=match):
         est.fit(x, y)
 
 

@@ -413,3 +413,17 @@ def test_progress_output(rng, capsys, monkeypatch):
     fn.fit(model, x, y, epochs=2, batch_size=8, verbose=1)
     out = capsys.readouterr().out
     assert "epoch 1/2" in out and "5/5" in out and ", loss 1." in out and "  acc 0." in out
+
+
+def test_schedules_keep_the_contract_lr_is_lr_at_epoch():
+    # LearningRateSchedule sets lr = lr_at(epoch): base_lr * factor for StepLR and
+    # ExponentialLR; CosineLR anneals min_lr + (base_lr - min_lr) * factor, factor 1 -> 0.
+    step, expo = cb.StepLR(2, 0.5), cb.ExponentialLR(0.9)
+    cos = cb.CosineLR(period=4, min_lr=0.01)
+    for schedule in (step, expo, cos):
+        schedule.base_lr = 0.1
+    assert [step.lr_at(e, 10) for e in range(5)] == [0.1, 0.1, 0.05, 0.05, 0.025]
+    assert expo.lr_at(3, 10) == pytest.approx(0.1 * 0.9**3)
+    assert [cos.factor(e, 10) for e in (0, 2, 4, 6)] == pytest.approx([1.0, 0.5, 0.0, 0.0])
+    for e in range(6):
+        assert cos.lr_at(e, 10) == pytest.approx(0.01 + 0.09 * cos.factor(e, 10))

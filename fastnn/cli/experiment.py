@@ -15,14 +15,14 @@ def add_parser(subparsers):
         description="Run one of the course's experiments: print its table, write its figures.",
     )
     p.add_argument("name", nargs="?", help="the experiment, e.g. gates or optimizer-paths")
-    p.add_argument("--list", action="store_true", help="list the experiments and stop")
-    p.add_argument(
-        "--out",
-        default="experiments",
-        help="folder for the PNG figures (default: ./experiments/NAME)",
+    flags = (
+        ("--list", "list the experiments and stop"),
+        ("--no-figures", "print the table only"),
+        ("--quick", "a smaller run, in seconds"),
     )
-    p.add_argument("--no-figures", action="store_true", help="print the table only")
-    p.add_argument("--quick", action="store_true", help="a smaller run, in seconds")
+    for flag, text in flags:
+        p.add_argument(flag, action="store_true", help=text)
+    p.add_argument("--out", default="experiments", help="folder for the PNG figures (./out/NAME)")
     p.add_argument(
         "--seed", type=integer("--seed", low=0), default=0, help="random seed (default 0)"
     )

@@ -228,22 +228,14 @@ def add_parser(subparsers):
     )
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--executor", choices=EXECUTORS, default="process", help="where trials run")
-    p.add_argument(
-        "--workers",
-        type=integer("--workers", low=1),
-        default=None,
-        help="pool size (default: one per core; mpi: the ranks given by mpiexec)",
+    counts = (
+        ("--workers", None, "pool size (default: one per core; mpi: the ranks given by mpiexec)"),
+        ("--threads", 1, "threads per worker"),
+        ("--rounds", 1, "search rounds"),
+        ("--top", None, "best trials shown and narrowed around (default: 5, at most --trials)"),
     )
-    p.add_argument(
-        "--threads", type=integer("--threads", low=1), default=1, help="threads per worker"
-    )
-    p.add_argument("--rounds", type=integer("--rounds", low=1), default=1, help="search rounds")
-    p.add_argument(
-        "--top",
-        type=integer("--top", low=1),
-        default=None,
-        help="best trials shown and narrowed around (default: 5, at most --trials)",
-    )
+    for flag, default, text in counts:
+        p.add_argument(flag, type=integer(flag, low=1), default=default, help=text)
     p.add_argument(
         "--margin",
         type=real("--margin", low=0.0),

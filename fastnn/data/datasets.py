@@ -249,7 +249,8 @@ def _load(dataset, path, download, cache_root, flatten, dtype):
         folder, user_folder = root / dataset, False
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"{folder}: expected a folder for the {_spec(dataset)[0]} files")
-    _fetch(dataset, folder, download=bool(download), user_folder=user_folder)
+    download = check_bool(download, "download")
+    _fetch(dataset, folder, download=download, user_folder=user_folder)
     names = MNIST_FILES
     arrays = [read_idx(folder / name) for name in names]
     out = []

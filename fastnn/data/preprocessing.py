@@ -12,6 +12,17 @@ import numpy as np
 from .._checks import as_array, check_array, check_bool, check_int, check_real, check_seed
 from ..errors import InvalidTypeError, InvalidValueError, StateError
 
+__all__ = [
+    "MinMaxScaler",
+    "Standardizer",
+    "batches",
+    "min_max_scale",
+    "normalize",
+    "one_hot",
+    "split_indices",
+    "train_val_test_split",
+]
+
 # -- helpers ----------------------------------------------------------------------------------
 
 
@@ -62,6 +73,25 @@ def _check_fitted_input(x, fitted, what):
     return x
 
 
+def _fit_input(x, what):
+    """What a scaler is fitted on: real, finite data with at least one sample, in float64."""
+    x = check_array(x, what)
+    _check_samples(x, what)
+    _check_finite(x, what)
+    return x.astype(np.float64, copy=False)
+
+
+def _scaled(x, fitted, what, steps):
+    """``x``, checked against the shape of the fitted statistic ``fitted``, as a new array of
+    its float dtype with each ``(ufunc, value)`` of ``steps`` applied in place, in order."""
+    x = _check_fitted_input(x, fitted, what)
+    dt = _float_dtype(x)
+    out = x.astype(dt)  # a copy we own and scale in place
+    for ufunc, value in steps:
+        ufunc(out, np.asarray(value).astype(dt), out=out)
+    return out
+
+
 class Standardizer:
     """z-scores per feature: ``(x - mean_) / scale_``, the statistics taken over axis 0.
 
@@ -78,10 +108,7 @@ class Standardizer:
 
     def fit(self, x):
         """x: (n, ...) -> self."""
-        x = check_array(x, "Standardizer.fit")
-        _check_samples(x, "Standardizer.fit")
-        _check_finite(x, "Standardizer.fit")
-        x64 = x.astype(np.float64, copy=False)
+        x64 = _fit_input(x, "Standardizer.fit")
         mean = x64.mean(axis=0)
         std = x64.std(axis=0)
         # Compare exactly rather than test std == 0: the float64 mean of n equal values can be
@@ -91,29 +118,26 @@ class Standardizer:
         self.scale_ = np.where(constant, 1.0, std)
         return self
 
-    def _check_input(self, x, what):
-        return _check_fitted_input(x, self.mean_, f"Standardizer.{what}")
-
     def transform(self, x):
         """x: (n, ...) of the fitted feature shape -> z-scores of the same shape."""
-        x = self._check_input(x, "transform")
-        dt = _float_dtype(x)
-        out = x.astype(dt)  # a copy we own and scale in place
-        out -= self.mean_.astype(dt)
-        out /= self.scale_.astype(dt)
-        return out
+        return _scaled(
+            x,
+            self.mean_,
+            "Standardizer.transform",
+            [(np.subtract, self.mean_), (np.divide, self.scale_)],
+        )
 
     def fit_transform(self, x):
         return self.fit(x).transform(x)
 
     def inverse_transform(self, z):
         """z: (n, ...) -> z * scale_ + mean_."""
-        z = self._check_input(z, "inverse_transform")
-        dt = _float_dtype(z)
-        out = z.astype(dt)
-        out *= self.scale_.astype(dt)
-        out += self.mean_.astype(dt)
-        return out
+        return _scaled(
+            z,
+            self.mean_,
+            "Standardizer.inverse_transform",
+            [(np.multiply, self.scale_), (np.add, self.mean_)],
+        )
 
     def state_dict(self):
         """{"mean": array, "scale": array}: copies, for ``np.savez``."""
@@ -167,10 +191,7 @@ class MinMaxScaler:
 
     def fit(self, x):
         """x: (n, ...) -> self."""
-        x = check_array(x, "MinMaxScaler.fit")
-        _check_samples(x, "MinMaxScaler.fit")
-        _check_finite(x, "MinMaxScaler.fit")
-        x64 = x.astype(np.float64, copy=False)
+        x64 = _fit_input(x, "MinMaxScaler.fit")
         low, high = self.feature_range
         self.data_min_ = x64.min(axis=0)
         self.data_max_ = x64.max(axis=0)
@@ -178,31 +199,28 @@ class MinMaxScaler:
         self.scale_ = (high - low) / np.where(span > 0, span, 1.0)
         return self
 
-    def _check_input(self, x, what):
-        return _check_fitted_input(x, self.data_min_, f"MinMaxScaler.{what}")
-
     def transform(self, x):
         """x: (n, ...) -> (x - data_min_) * scale_ + low, same shape."""
-        x = self._check_input(x, "transform")
-        dt = _float_dtype(x)
-        out = x.astype(dt)
-        out -= self.data_min_.astype(dt)
-        out *= self.scale_.astype(dt)
-        out += dt.type(self.feature_range[0])
-        return out
+        low = self.feature_range[0]
+        return _scaled(
+            x,
+            self.data_min_,
+            "MinMaxScaler.transform",
+            [(np.subtract, self.data_min_), (np.multiply, self.scale_), (np.add, low)],
+        )
 
     def fit_transform(self, x):
         return self.fit(x).transform(x)
 
     def inverse_transform(self, z):
         """z: (n, ...) -> (z - low) / scale_ + data_min_."""
-        z = self._check_input(z, "inverse_transform")
-        dt = _float_dtype(z)
-        out = z.astype(dt)
-        out -= dt.type(self.feature_range[0])
-        out /= self.scale_.astype(dt)
-        out += self.data_min_.astype(dt)
-        return out
+        low = self.feature_range[0]
+        return _scaled(
+            z,
+            self.data_min_,
+            "MinMaxScaler.inverse_transform",
+            [(np.subtract, low), (np.divide, self.scale_), (np.add, self.data_min_)],
+        )
 
     def __repr__(self):
         return f"MinMaxScaler(feature_range={self.feature_range})"

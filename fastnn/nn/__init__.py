@@ -5,8 +5,8 @@ model is a ``Sequential`` of layers (``MLP`` builds one from sizes). The hot loo
 Numba kernels of ``fastnn.kernels``; a layer checks what it hands them, then calls them.
 """
 
-from . import init
-from .activations import (
+from . import init  # noqa: F401
+from .activations import (  # noqa: F401
     ACTIVATIONS,
     ELU,
     Activation,
@@ -18,11 +18,17 @@ from .activations import (
     Step,
     Tanh,
 )
-from .containers import MLP, Sequential, chain_widths
-from .dropout import Dropout
+from .containers import MLP, Sequential, chain_widths  # noqa: F401
+from .dropout import Dropout  # noqa: F401
 from .linear import Linear, Maxout
-from .losses import LOSSES, MSELoss, SoftmaxCrossEntropy, check_labels, sum_squared_error
-from .module import SAME, Module, Parameter, eval_lock, pack_parameters
+from .losses import (  # noqa: F401
+    LOSSES,
+    MSELoss,
+    SoftmaxCrossEntropy,
+    check_labels,
+    sum_squared_error,
+)
+from .module import SAME, Module, Parameter, eval_lock, pack_parameters  # noqa: F401
 from .normalization import BatchNorm
 
 # The layer classes a fastnn file may name, by class name: ``fastnn.files`` rebuilds a saved
@@ -46,35 +52,3 @@ LAYERS = {
         MLP,
     )
 }
-
-__all__ = [
-    "ACTIVATIONS",
-    "Activation",
-    "BatchNorm",
-    "Dropout",
-    "ELU",
-    "Identity",
-    "LAYERS",
-    "LOSSES",
-    "LeakyReLU",
-    "Linear",
-    "MLP",
-    "MSELoss",
-    "Maxout",
-    "Module",
-    "Parameter",
-    "ReLU",
-    "SAME",
-    "Sequential",
-    "Sigmoid",
-    "Softmax",
-    "SoftmaxCrossEntropy",
-    "Step",
-    "Tanh",
-    "chain_widths",
-    "check_labels",
-    "eval_lock",
-    "init",
-    "pack_parameters",
-    "sum_squared_error",
-]

@@ -173,27 +173,28 @@ def _check_gain(gain):
 
 
 # -- fan-based fillers -------------------------------------------------------------------
-def xavier_normal_(a, rng, gain=1.0):
-    """Glorot normal: std = gain * sqrt(2 / (fan_in + fan_out)); return ``a``."""
-    _check_array(a, "xavier_normal_", min_ndim=2)
+def _glorot(a, rng, gain, c, who):
+    """(generator, gain * sqrt(c / (fan_in + fan_out))) for Glorot's fillers; the scale is
+    None for an empty array (nothing to fill)."""
+    _check_array(a, who, min_ndim=2)
     rng = _rng(rng)
     gain = _check_gain(gain)
     if not a.size:
-        return a
+        return rng, None
     fan_in, fan_out = _fans(a.shape)
-    return _fill_normal(a, rng, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+    return rng, gain * math.sqrt(c / (fan_in + fan_out))
+
+
+def xavier_normal_(a, rng, gain=1.0):
+    """Glorot normal: std = gain * sqrt(2 / (fan_in + fan_out)); return ``a``."""
+    rng, std = _glorot(a, rng, gain, 2.0, "xavier_normal_")
+    return a if std is None else _fill_normal(a, rng, 0.0, std)
 
 
 def xavier_uniform_(a, rng, gain=1.0):
     """Glorot uniform: U(-b, b), b = gain * sqrt(6 / (fan_in + fan_out)); return ``a``."""
-    _check_array(a, "xavier_uniform_", min_ndim=2)
-    rng = _rng(rng)
-    gain = _check_gain(gain)
-    if not a.size:
-        return a
-    fan_in, fan_out = _fans(a.shape)
-    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return _fill_uniform(a, rng, -bound, bound)
+    rng, bound = _glorot(a, rng, gain, 6.0, "xavier_uniform_")
+    return a if bound is None else _fill_uniform(a, rng, -bound, bound)
 
 
 def _he_fan_gain(a, who, nonlinearity, negative_slope, mode):

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .._checks import as_array, check_dtype, check_int
+from .._checks import as_array, check_bool, check_dtype, check_int
 from ..errors import InvalidTypeError, InvalidValueError
 from ..kernels.softmax_cross_entropy import softmax_forward
 
@@ -47,7 +47,7 @@ class Parameter:
         check_dtype(data.dtype)
         self.data = data
         self.grad = np.zeros_like(data)
-        self.decay = bool(decay)
+        self.decay = check_bool(decay, "decay")
 
     def __setattr__(self, name, value):
         # Reading an attribute stays a plain slot access; only rebinding goes through here.
@@ -333,8 +333,10 @@ class Module:
 
     # -- modes ---------------------------------------------------------------------------
     def train(self, mode=True):
+        """Training mode (True) or eval mode (False) for this module and every one below it."""
+        mode = check_bool(mode, "mode")
         for m in self.modules():
-            m.training = bool(mode)
+            m.training = mode
         return self
 
     def eval(self):

@@ -1,7 +1,7 @@
 """Adaptive methods: AdaGrad, RMSprop, AdaDelta, Adam and AdamW (torch.optim's updates)."""
 
 from ..kernels import optim as _k
-from .base import Optimizer
+from .base import Optimizer, arguments
 
 
 class AdaGrad(Optimizer):
@@ -30,14 +30,7 @@ class AdaGrad(Optimizer):
         eps=1e-10,
         clip_norm=None,
     ):
-        defaults = dict(
-            lr=lr,
-            lr_decay=lr_decay,
-            weight_decay=weight_decay,
-            initial_accumulator_value=initial_accumulator_value,
-            eps=eps,
-        )
-        super().__init__(params, defaults, clip_norm)
+        super().__init__(params, arguments(locals()))
 
     def _update(self):
         h = self._buffer("sum", self.initial_accumulator_value)
@@ -76,15 +69,7 @@ class RMSprop(Optimizer):
         centered=False,
         clip_norm=None,
     ):
-        defaults = dict(
-            lr=lr,
-            alpha=alpha,
-            eps=eps,
-            weight_decay=weight_decay,
-            momentum=momentum,
-            centered=centered,
-        )
-        super().__init__(params, defaults, clip_norm)
+        super().__init__(params, arguments(locals()))
 
     def _update(self):
         v = self._buffer("square_avg")
@@ -123,8 +108,7 @@ class AdaDelta(Optimizer):
     _state_names = ("square_avg", "acc_delta")
 
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, clip_norm=None):
-        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
-        super().__init__(params, defaults, clip_norm)
+        super().__init__(params, arguments(locals()))
 
     def _update(self):
         v = self._buffer("square_avg")
@@ -170,8 +154,7 @@ class Adam(Optimizer):
         amsgrad=False,
         clip_norm=None,
     ):
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
-        super().__init__(params, defaults, clip_norm)
+        super().__init__(params, arguments(locals()))
 
     def _moments(self):
         m = self._buffer("exp_avg")
@@ -220,15 +203,7 @@ class AdamW(Adam):
         amsgrad=False,
         clip_norm=None,
     ):
-        super().__init__(
-            params,
-            lr=lr,
-            betas=betas,
-            eps=eps,
-            weight_decay=weight_decay,
-            amsgrad=amsgrad,
-            clip_norm=clip_norm,
-        )
+        super().__init__(params, **arguments(locals()))
 
     def _update(self):
         m, v, v_max, step_size, bc2_sqrt = self._moments()

@@ -1,18 +1,10 @@
-"""Optimizers: SGD, Momentum, Nesterov, AdaGrad, RMSprop, AdaDelta, Adam, AdamW.
+"""What every optimizer shares: the flat buffers, the hyperparameter checks, state dicts.
 
-An optimizer packs its parameters into one flat data buffer and one flat gradient buffer
-(``fastnn.module.pack_parameters``), so a step is a single kernel call over the whole model.
-The updates are exactly torch.optim's (same defaults, same order of operations), and the
-docstrings say how they relate to the forms used in the course. Weight decay applies only to
-parameters created with ``decay=True`` (weight matrices); the others get ``weight_decay=0``,
-as with a second torch parameter group.
-
-    opt = Adam(model.parameters(), lr=1e-3)
-    for x, t in batches:
-        loss.forward(model.forward(x), t)
-        model.backward(loss.backward())    # writes the parameters' gradients
-        opt.step()
-    opt.lr = 1e-4                          # hyperparameters can change between steps
+An optimizer takes its parameters' flat data and gradient buffers
+(``fastnn.nn.pack_parameters``), so a step is one kernel call over the whole model; when a
+parameter's arrays are replaced (``Module.to``, ``p.data = ...``) it takes them again before
+its next step. Weight decay applies only to parameters created with ``decay=True`` (weight
+matrices); the others get ``weight_decay=0``, as with a second torch parameter group.
 
 ``state_dict()`` returns a plain dict (numbers, flags, 1-D arrays) that ``np.savez`` can
 store; ``load_state_dict`` restores behaviour exactly.
@@ -71,12 +63,19 @@ _CHECKS = {
 _OPTIONAL = {"clip_norm": None}
 
 
+def arguments(local_variables):
+    """The hyperparameters among an optimizer's ``__init__`` arguments, from its ``locals()``:
+    all but ``self`` and ``params``, in the order of the signature."""
+    return {k: v for k, v in local_variables.items() if k not in ("self", "params", "__class__")}
+
+
 # -- base class ------------------------------------------------------------------------------
 class Optimizer:
     """Base class: packs ``params`` and keeps hyperparameters, step count and state buffers.
 
     ``params``: an iterable of ``Parameter`` (e.g. ``model.parameters()``), all of one dtype.
-    ``defaults``: hyperparameter name -> value; each becomes a validated attribute
+    ``hyperparameters``: name -> value, ``clip_norm`` last (a subclass passes
+    ``arguments(locals())``: its own arguments); each becomes a validated attribute
     (``opt.lr = 0.01`` is checked the same way). ``clip_norm``: None, or the max_norm the
     gradient's global L2 norm is clipped to before each update (see ``clip_grad_norm``).
     Subclasses implement ``_update()``, which applies one step to ``self._data`` using
@@ -92,7 +91,7 @@ class Optimizer:
     # Names of the flat state buffers this optimizer may create, in state_dict order.
     _state_names = ()
 
-    def __init__(self, params, defaults, clip_norm=None):
+    def __init__(self, params, hyperparameters):
         self._hyper = ()  # for repr() of a half-made optimizer in tracebacks
         params = list(params)
         if not params:
@@ -103,11 +102,10 @@ class Optimizer:
                     f"{type(self).__name__}: params[{i}] is {type(p).__name__}, "
                     "expected a fastnn Parameter"
                 )
-        if "lr" in defaults:
-            check_real(defaults["lr"], "learning rate", low=0.0, closed="right")
-        defaults = dict(defaults, clip_norm=clip_norm)
-        self._hyper = tuple(defaults)
-        for name, value in defaults.items():
+        if "lr" in hyperparameters:
+            check_real(hyperparameters["lr"], "learning rate", low=0.0, closed="right")
+        self._hyper = tuple(hyperparameters)
+        for name, value in hyperparameters.items():
             setattr(self, name, value)
         self._check_settings()
         self.params = params

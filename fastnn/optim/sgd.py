@@ -2,7 +2,7 @@
 
 from ..errors import InvalidValueError
 from ..kernels import optim as _k
-from .base import Optimizer
+from .base import Optimizer, arguments
 
 
 class SGD(Optimizer):
@@ -31,14 +31,7 @@ class SGD(Optimizer):
         nesterov=False,
         clip_norm=None,
     ):
-        defaults = dict(
-            lr=lr,
-            momentum=momentum,
-            dampening=dampening,
-            weight_decay=weight_decay,
-            nesterov=nesterov,
-        )
-        super().__init__(params, defaults, clip_norm)
+        super().__init__(params, arguments(locals()))
 
     def _check_settings(self):
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
@@ -76,15 +69,7 @@ class Momentum(SGD):
     def __init__(
         self, params, lr=1e-3, momentum=0.9, dampening=0.0, weight_decay=0.0, clip_norm=None
     ):
-        super().__init__(
-            params,
-            lr=lr,
-            momentum=momentum,
-            dampening=dampening,
-            weight_decay=weight_decay,
-            nesterov=False,
-            clip_norm=clip_norm,
-        )
+        super().__init__(params, nesterov=False, **arguments(locals()))
 
 
 class Nesterov(SGD):
@@ -97,12 +82,4 @@ class Nesterov(SGD):
     """
 
     def __init__(self, params, lr=1e-3, momentum=0.9, weight_decay=0.0, clip_norm=None):
-        super().__init__(
-            params,
-            lr=lr,
-            momentum=momentum,
-            dampening=0.0,
-            weight_decay=weight_decay,
-            nesterov=True,
-            clip_norm=clip_norm,
-        )
+        super().__init__(params, dampening=0.0, nesterov=True, **arguments(locals()))

@@ -2,6 +2,7 @@
 progress report, checkpoints, and data-parallel training over MPI (``distributed``).
 
     loop.py        fit, the one training loop, and what callbacks see of it (Trainer)
+    batches.py     the rows of each step, gathered into buffers allocated once
     options.py     FitOptions: fit's settings, checked once
     inputs.py      the data checks made once per fit or evaluate
     ranks.py       LocalRanks: the rank group of a one-process fit

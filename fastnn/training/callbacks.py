@@ -19,6 +19,16 @@ import numpy as np
 from .._checks import check_bool, check_choice, check_int, check_real
 from ..errors import InvalidValueError
 
+__all__ = [
+    "Callback",
+    "CosineLR",
+    "EarlyStopping",
+    "ExponentialLR",
+    "LearningRateSchedule",
+    "ModelCheckpoint",
+    "StepLR",
+]
+
 
 class Callback:
     """Base class: every hook does nothing."""

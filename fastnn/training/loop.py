@@ -23,10 +23,10 @@ import numpy as np
 
 from .._checks import check_int
 from ..errors import InvalidTypeError, InvalidValueError
-from ..kernels.data import count_equal, gather_rows
 from ..nn import BatchNorm, Module
 from ..optim.clip import global_norm
 from . import checkpoint
+from .batches import Batches
 from .callbacks import Callback
 from .history import History, TrainingDivergedError
 from .inputs import check_xy, split_validation
@@ -147,6 +147,22 @@ class Trainer:
     def write_checkpoint(self, path):
         checkpoint.write(path, self)
 
+    def end_epoch(self, epoch, shuffle_rng, ranks):
+        """Record what a checkpoint written now must hold of the run."""
+        self.state["epoch"] = epoch + 1
+        self.state["shuffle_rng"] = checkpoint.rng_state(shuffle_rng)
+        self.state["dropout_rngs"] = [
+            checkpoint.rng_state(d.rng) for d in checkpoint.dropout_layers(self.model)
+        ]
+        ranks.record_rngs(self.model, self.state)
+
+    def write_pending_checkpoints(self, root):
+        """Write the checkpoints callbacks asked for this epoch (on the root rank only)."""
+        for path in self.pending_checkpoints:
+            if root:
+                self.write_checkpoint(path)
+        self.pending_checkpoints.clear()
+
 
 def train(model, x, y, options, ranks):
     """``fit``'s body: train ``model`` with ``options`` (a ``FitOptions``) on the rank group
@@ -154,48 +170,10 @@ def train(model, x, y, options, ranks):
     if not isinstance(model, Module):
         raise InvalidTypeError(f"fit: expected a fastnn model, got {type(model).__name__}")
     o = options.checked(model)
-    x, t, labels = check_xy(model, o.loss, x, y, "fit", o.check_finite)
-    history = History()
-    has_validation = o.validation_data is not None or o.validation_split is not None
-    trainer = Trainer(model, o, history, has_validation)
-    seed, start_epoch, saved = o.seed, 0, None
-    if o.resume is not None:
-        saved = checkpoint.resume(o.resume, trainer)
-        seed, start_epoch = saved["seed"], int(saved["epoch"])
-        history.history = {k: list(v) for k, v in saved.get("history", {}).items()}
-        trainer.stop_training = bool(saved.get("stopped"))
-    if seed is None:
-        seed = int(np.random.SeedSequence().entropy)
-    seed = check_int(ranks.agree_seed(seed), "seed", low=0)
-    split_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(2)
-    shuffle_rng = np.random.default_rng(shuffle_seq)
-    if saved is not None:
-        checkpoint.set_rng_state(shuffle_rng, saved["shuffle_rng"])
-
-    val = None
-    if o.validation_split is not None:
-        split_rng = np.random.default_rng(split_seq)
-        (x, t, labels), val = split_validation(x, t, labels, o.validation_split, split_rng)
-    elif o.validation_data is not None:
-        val = check_xy(model, o.loss, *o.validation_data, "fit validation_data", o.check_finite)
-    n, batch_size = x.shape[0], o.batch_size
-    if batch_size > n:
-        raise InvalidValueError(f"batch_size {batch_size} is larger than the {n} training rows")
-    trainer.state = {"seed": seed, "epochs": o.epochs, "batch_size": batch_size}
-    steps = trainer.steps = math.ceil(n / batch_size)
-    _check_batch_norm(model, n, batch_size, ranks, before_start=True)
-    ranks.start(model, o.optimizer, x, val, seed, batch_size, o.epochs, o.shuffle, saved)
-    _check_batch_norm(model, n, batch_size, ranks, before_start=False)
-
-    # Buffers the steps gather their rows into: one set per batch size (full and last).
-    sizes = {m for b in {batch_size, n - (steps - 1) * batch_size} for m in ranks.slice_sizes(b)}
-    xb = {m: np.empty((m, x.shape[1]), dtype=x.dtype) for m in sizes}
-    tb = {m: np.empty((m,) + t.shape[1:], dtype=t.dtype) for m in sizes}
-    lb = {m: np.empty(m, dtype=np.int64) for m in sizes}
-    pred = {m: np.empty(m, dtype=np.intp) for m in sizes}
-    track_acc = "accuracy" in o.metrics
-    separate_labels = t.ndim == 2 and track_acc
-    params, grad = o.optimizer.flat_buffers()
+    trainer, batches, val, shuffle_rng, start_epoch = _prepare(model, x, y, o, ranks)
+    history, optimizer, loss = trainer.history, o.optimizer, o.loss
+    n, steps = batches.n, batches.steps
+    params, grad = optimizer.flat_buffers()
     # Finite weights to fall back on, taken at the start of each epoch (see fit's docstring).
     snapshot = np.empty_like(params)
     persistent = [(a, np.empty_like(a)) for a in checkpoint.persistent_arrays(model)]
@@ -220,7 +198,7 @@ def train(model, x, y, options, ranks):
             began = time.perf_counter()
             for cb in everyone:
                 cb.on_epoch_begin(trainer, epoch)
-            lr = o.optimizer.lr
+            lr = optimizer.lr
             if o.shuffle:
                 order = shuffle_rng.permutation(n)
             np.copyto(snapshot, params)
@@ -231,34 +209,19 @@ def train(model, x, y, options, ranks):
             # NumPy from warning (or raising, under np.errstate(all="raise")) first.
             with np.errstate(all="ignore"):
                 for step in range(steps):
-                    idx = order[step * batch_size : (step + 1) * batch_size]
-                    global_m = idx.shape[0]
-                    lo, hi = ranks.bounds(global_m)
-                    idx = idx[lo:hi]
-                    m = idx.shape[0]
+                    m, global_m, idx = batches.rows(order, step)
                     if m == 0:  # this rank's slice of the batch is empty: a zero gradient
                         grad.fill(0)
                         value = 0.0
                     else:
-                        xs, ts = xb[m], tb[m]
-                        gather_rows(x, idx, xs)
-                        if t.ndim == 2:
-                            gather_rows(t, idx, ts)
-                        else:
-                            np.take(t, idx, out=ts)
+                        xs, ts = batches.gather(idx)
                         z = model.forward(xs)
-                        value = o.loss._forward_checked_once(z, ts)
+                        value = loss._forward_checked_once(z, ts)
                         total += value * m
                         seen += m
-                        if track_acc:
-                            ls = lb[m]
-                            if separate_labels:
-                                np.take(labels, idx, out=ls)
-                            else:
-                                ls = ts
-                            np.argmax(z, axis=1, out=pred[m])
-                            correct += count_equal(pred[m], ls)
-                        dout = o.loss.backward()
+                        if batches.track_accuracy:
+                            correct += batches.count_correct(z, idx, ts)
+                        dout = loss.backward()
                         if m != global_m:
                             # Mean over this rank's m rows, weighted m / global_m: the sum over
                             # ranks is the gradient of the global batch's mean loss.
@@ -271,11 +234,9 @@ def train(model, x, y, options, ranks):
                         diverged(epoch, step, norm, "gradient")
                     if o.clip_norm is not None and norm > o.clip_norm:
                         grad *= o.clip_norm / (norm + 1e-6)
-                    o.optimizer.step()
+                    optimizer.step()
                     for cb in step_hooks:
-                        cb.on_step_end(
-                            trainer, step, total / seen, correct / seen if track_acc else None
-                        )
+                        cb.on_step_end(trainer, step, *_running(total, correct, seen, batches))
                     if interrupt.requested:
                         break
             if interrupt.requested:
@@ -285,28 +246,20 @@ def train(model, x, y, options, ranks):
             if not np.isfinite(params).all():
                 diverged(epoch, steps - 1, math.nan, "weights")
             logs = {"loss": total / n}
-            if track_acc:
+            if batches.track_accuracy:
                 logs["accuracy"] = correct / n
             if val is not None:
-                figures = ranks.evaluate(model, o.loss, *val, o.metrics, max(batch_size, 1024))
+                figures = ranks.evaluate(model, loss, *val, o.metrics, max(o.batch_size, 1024))
                 logs.update({"val_" + k: v for k, v in figures.items()})
             logs["lr"] = lr
             logs["seconds"] = time.perf_counter() - began
             history.append(logs)
-            trainer.state["epoch"] = epoch + 1
-            trainer.state["shuffle_rng"] = checkpoint.rng_state(shuffle_rng)
-            trainer.state["dropout_rngs"] = [
-                checkpoint.rng_state(d.rng) for d in checkpoint.dropout_layers(model)
-            ]
-            ranks.record_rngs(model, trainer.state)
+            trainer.end_epoch(epoch, shuffle_rng, ranks)
             for cb in o.callbacks:
                 cb.on_epoch_end(trainer, epoch, logs)
             if trainer.stop_training:
                 history.stopped_early = True
-            for path in trainer.pending_checkpoints:
-                if ranks.root:
-                    trainer.write_checkpoint(path)
-            trainer.pending_checkpoints.clear()
+            trainer.write_pending_checkpoints(ranks.root)
             for cb in reporters:
                 cb.on_epoch_end(trainer, epoch, logs)
     for cb in reporters:
@@ -319,6 +272,52 @@ def train(model, x, y, options, ranks):
     for cb in o.callbacks:
         cb.on_train_end(trainer)
     return history
+
+
+def _running(total, correct, seen, batches):
+    """The epoch's running mean loss and accuracy (None without the metric)."""
+    loss = total / seen if seen else math.nan
+    if not batches.track_accuracy:
+        return loss, None
+    return loss, correct / seen if seen else math.nan
+
+
+def _prepare(model, x, y, o, ranks):
+    """Everything before the first step: the data checked (and split for validation), the
+    checkpoint resumed, the seed agreed, the ranks started, the batch buffers allocated.
+    Returns (trainer, batches, validation rows or None, shuffle generator, first epoch)."""
+    x, t, labels = check_xy(model, o.loss, x, y, "fit", o.check_finite)
+    has_validation = o.validation_data is not None or o.validation_split is not None
+    trainer = Trainer(model, o, History(), has_validation)
+    seed, start_epoch, saved = o.seed, 0, None
+    if o.resume is not None:
+        saved = checkpoint.resume(o.resume, trainer)
+        seed, start_epoch = saved["seed"], int(saved["epoch"])
+        trainer.history.history = {k: list(v) for k, v in saved.get("history", {}).items()}
+        trainer.stop_training = bool(saved.get("stopped"))
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy)
+    seed = check_int(ranks.agree_seed(seed), "seed", low=0)
+    split_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(2)
+    shuffle_rng = np.random.default_rng(shuffle_seq)
+    if saved is not None:
+        checkpoint.set_rng_state(shuffle_rng, saved["shuffle_rng"])
+    val = None
+    if o.validation_split is not None:
+        split_rng = np.random.default_rng(split_seq)
+        (x, t, labels), val = split_validation(x, t, labels, o.validation_split, split_rng)
+    elif o.validation_data is not None:
+        val = check_xy(model, o.loss, *o.validation_data, "fit validation_data", o.check_finite)
+    n, batch_size = x.shape[0], o.batch_size
+    if batch_size > n:
+        raise InvalidValueError(f"batch_size {batch_size} is larger than the {n} training rows")
+    trainer.state = {"seed": seed, "epochs": o.epochs, "batch_size": batch_size}
+    _check_batch_norm(model, n, batch_size, ranks, before_start=True)
+    ranks.start(model, o.optimizer, x, val, seed, batch_size, o.epochs, o.shuffle, saved)
+    _check_batch_norm(model, n, batch_size, ranks, before_start=False)
+    batches = Batches(x, t, labels, batch_size, ranks, "accuracy" in o.metrics)
+    trainer.steps = batches.steps
+    return trainer, batches, val, shuffle_rng, start_epoch
 
 
 def _check_batch_norm(model, n, batch_size, ranks, before_start):

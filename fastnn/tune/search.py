@@ -1,21 +1,10 @@
-"""Hyperparameter search: random trials on any ``concurrent.futures`` executor.
-
-The course's recipe: keep the test set aside, score each setting on a validation split, draw
-the hyperparameters at random (log-uniformly for scales such as the learning rate), then
-narrow the ranges to where the best trials landed and search again.
-
-    from fastnn.tune import LogUniform, Uniform, Choice, mlp_trial, random_search
-    space = {"lr": LogUniform(1e-5, 1e-2), "weight_decay": LogUniform(1e-8, 1e-4),
-             "dropout": Uniform(0, 0.5), "layers": Choice([[100], [100, 100]]), "epochs": 3}
-    result = random_search(mlp_trial, space, 20, data=(x_train, y_train), seed=0)
-    print(result.table(5))
-    space = result.narrow(5)           # round 2 searches where the 5 best trials were
+"""Random search and what it returns: ``random_search``, ``search_rounds``, ``SearchResult``.
 
 A trial is ``train_fn(params, data, seed)`` returning a score (higher is better unless
-``maximize=False``) or a mapping with a ``"score"`` and other figures. It runs on a local
-process pool by default (one thread per worker), on ``mpi4py.futures.MPIPoolExecutor`` on a
-cluster, or on any executor with ``submit`` returning futures; ``train_fn`` must then be a
-module-level function (it is pickled).
+``maximize=False``) or a mapping with a ``"score"`` and other figures. Each trial's parameters
+and seed come from its own child of ``SeedSequence(seed)``, so a seed gives the same trials on
+any executor and in any order of completion. On an executor of other processes ``train_fn``
+must be a module-level function (it is pickled).
 """
 
 import concurrent.futures as cf
@@ -279,13 +268,13 @@ def search_rounds(
     executor=None,
     workers=None,
     threads_per_worker=1,
-    maximize=True,
-    callback=None,
+    **options,
 ):
     """``rounds`` random searches, each in the space narrowed around the ``top`` best trials of
     the round before (``SearchResult.narrow(top, margin)``), on one executor; a list of
     ``SearchResult``. Round r's trials are seeded from ``SeedSequence(seed).spawn(rounds)[r]``.
-    ``n_trials``: an int, or one per round. Other arguments as for ``random_search``."""
+    ``n_trials``: an int, or one per round. The other arguments, and ``options``
+    (``maximize``, ``callback``), as for ``random_search``."""
     rounds = check_int(rounds, "number of rounds", low=1)
     top = check_int(top, "top", low=1)
     counts = [n_trials] * rounds if isinstance(n_trials, numbers.Integral) else list(n_trials)
@@ -306,8 +295,7 @@ def search_rounds(
                     data,
                     seed=round_seed,
                     executor=pool.executor,
-                    maximize=maximize,
-                    callback=callback,
+                    **options,
                 )
             )
             results[-1].executor = pool.name

@@ -16,51 +16,29 @@ on the command line use hyphens (``gradient-descent``); the functions use unders
 (``gradient_descent``).
 """
 
-# name on the command line -> (module in this package, one-line description)
-EXPERIMENTS = {
-    "gates": ("gates", "AND, NAND, OR, XOR truth tables; XOR regions of one layer vs two"),
-    "activations": ("activations", "step, sigmoid, tanh, ReLU, Leaky ReLU, ELU and derivatives"),
-    "gradient-descent": (
-        "gradient_descent",
-        "gradient descent on x0^2 + x1^2; too large and too small learning rates",
-    ),
-    "optimizer-paths": (
-        "optimizer_paths",
-        "SGD, Momentum, Nesterov, AdaGrad, RMSprop, AdaDelta, Adam on x^2/20 + y^2",
-    ),
-    "weight-init-histograms": (
-        "weight_init_histograms",
-        "activation histograms of 5 layers for std 1, std 0.01, Xavier, He",
-    ),
-    "symmetric-weights": (
-        "symmetric_weights",
-        "equal initial weights keep every hidden unit identical",
-    ),
-    "weight-init-mnist": (
-        "weight_init_mnist",
-        "loss curves of a 5-layer ReLU network with std 0.01, Xavier, He",
-    ),
-    "optimizers-mnist": ("optimizers_mnist", "loss curves of each optimizer on MNIST"),
-    "batchnorm": ("batchnorm", "accuracy with and without batch norm over 16 weight scales"),
-    "overfitting": (
-        "overfitting",
-        "300 images, 7 layers: no regularisation vs weight decay vs dropout",
-    ),
-    "hyperparameter-search": (
-        "hyperparameter_search",
-        "random search over learning rate and weight decay, two rounds",
-    ),
-    "vanishing-gradients": (
-        "vanishing_gradients",
-        "gradient norm per layer of deep sigmoid, tanh, ReLU networks",
-    ),
-    "activation-table": (
-        "activation_table",
-        "test accuracy for initialisations x activations in a deep MLP",
-    ),
-    "preprocessing": ("preprocessing", "points before and after standardisation and L2 norm"),
-    "tuning": ("tuning", "test accuracy against hidden units and number of layers"),
+from ..._checks import check_choice
+
+# name on the command line -> one-line description, in the course's order
+_DESCRIPTIONS = {
+    "gates": "AND, NAND, OR, XOR truth tables; XOR regions of one layer vs two",
+    "activations": "step, sigmoid, tanh, ReLU, Leaky ReLU, ELU and derivatives",
+    "gradient-descent": "gradient descent on x0^2 + x1^2; too large and too small learning rates",
+    "optimizer-paths": "SGD, Momentum, Nesterov, AdaGrad, RMSprop, AdaDelta, Adam on x^2/20 + y^2",
+    "weight-init-histograms": "activation histograms of 5 layers for std 1, std 0.01, Xavier, He",
+    "symmetric-weights": "equal initial weights keep every hidden unit identical",
+    "weight-init-mnist": "loss curves of a 5-layer ReLU network with std 0.01, Xavier, He",
+    "optimizers-mnist": "loss curves of each optimizer on MNIST",
+    "batchnorm": "accuracy with and without batch norm over 16 weight scales",
+    "overfitting": "300 images, 7 layers: no regularisation vs weight decay vs dropout",
+    "hyperparameter-search": "random search over learning rate and weight decay, two rounds",
+    "vanishing-gradients": "gradient norm per layer of deep sigmoid, tanh, ReLU networks",
+    "activation-table": "test accuracy for initialisations x activations in a deep MLP",
+    "preprocessing": "points before and after standardisation and L2 norm",
+    "tuning": "test accuracy against hidden units and number of layers",
 }
+# name on the command line -> (module in this package, one-line description); the module, and
+# the experiment's function in it, are named as on the command line with underscores.
+EXPERIMENTS = {name: (name.replace("-", "_"), text) for name, text in _DESCRIPTIONS.items()}
 
 __all__ = ["EXPERIMENTS", "list_experiments", "run", *[m for m, _ in EXPERIMENTS.values()]]
 
@@ -71,9 +49,9 @@ def list_experiments():
 
 
 def _function(name):
-    key = name.replace("_", "-")
-    if key not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {name!r}; expected one of {', '.join(EXPERIMENTS)}")
+    key = check_choice(
+        name.replace("_", "-") if isinstance(name, str) else name, "experiment", EXPERIMENTS
+    )
     return globals()[EXPERIMENTS[key][0]]
 
 

@@ -36,8 +36,9 @@ import warnings
 import numpy as np
 
 from ... import nn, optim
+from ..._checks import check_real
 from ..._table import format_table
-from ...training import TrainingDivergedError, evaluate, fit
+from ...training import TrainingDivergedError, evaluate
 from . import _common
 
 INITS = ("LSUV", "orthogonal", "Xavier", "He")
@@ -93,15 +94,14 @@ def train_cell(activation, init, data, settings, seq):
     try:
         # A run that blows up overflows in the matrix products before fit stops it.
         with np.errstate(over="ignore", invalid="ignore"):
-            history = fit(
+            history = _common.fit_quietly(
                 model,
                 x_train,
                 y_train,
-                optimizer=optimizer,
-                epochs=settings["epochs"],
-                batch_size=settings["batch_size"],
-                verbose=0,
-                seed=int(order_seq.generate_state(1)[0]),
+                optimizer,
+                settings["epochs"],
+                settings["batch_size"],
+                order_seq,
             )
     except TrainingDivergedError:
         return math.nan, math.inf
@@ -109,23 +109,11 @@ def train_cell(activation, init, data, settings, seq):
 
 
 def check_settings(settings):
-    for name in ("depth", "width", "train_size", "test_size", "epochs"):
-        value = settings[name]
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if settings["train_size"] + settings["test_size"] > 10_000:
-        raise ValueError("train_size + test_size must be at most 10000 (the MNIST sample)")
-    for name in ("batch_size", "lsuv_batch"):
-        value = settings[name]
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if value > settings["train_size"]:
-            raise ValueError(f"{name} {value} is larger than train_size {settings['train_size']}")
-    lr, momentum = settings["lr"], settings["momentum"]
-    if not (isinstance(lr, int | float) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if not (isinstance(momentum, int | float) and 0 <= momentum < 1):
-        raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
+    s = settings
+    _common.check_counts(depth=s["depth"], width=s["width"], lsuv_batch=s["lsuv_batch"])
+    _common.check_training(s["train_size"], s["test_size"], s["epochs"], s["batch_size"], s["lr"])
+    _common.check_fits(s["lsuv_batch"], "lsuv_batch", s["train_size"])
+    check_real(s["momentum"], "momentum", low=0, high=1, closed="left")
 
 
 def activation_table(
@@ -245,5 +233,4 @@ def plot(accuracy, converged, settings, out, figures):
     ax.set_yticks(range(len(INITS)), INITS)
     ax.set_title(f"Test accuracy (%), MLP with {settings['depth']} hidden layers, MNIST")
     fig.colorbar(image, ax=ax, label="test accuracy (%)")
-    fig.tight_layout()
     _common.save_figure(fig, out, "activation_table.png", figures)

@@ -16,12 +16,12 @@ What to look for:
   exponential tail down to -alpha, so their negative inputs still receive gradient.
 """
 
-import math
-
 import numpy as np
 
 from ... import nn
+from ..._checks import check_int, check_real
 from ..._table import format_table
+from ...errors import InvalidValueError
 from . import _common
 
 SAMPLE_POINTS = (-3.0, -1.0, 0.0, 1.0, 3.0)
@@ -47,17 +47,11 @@ def forward_backward(layer, x):
 
 
 def check_settings(low, high, points, negative_slope, alpha):
-    if isinstance(points, bool) or not isinstance(points, int | np.integer) or points < 3:
-        raise ValueError(f"points must be an integer >= 3, got {points!r}")
-    for name, value in (("low", low), ("high", high)):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"{name} must be a number, got {value!r}")
-    if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise ValueError(f"expected finite low < high, got low={low!r}, high={high!r}")
-    if isinstance(negative_slope, bool) or not isinstance(negative_slope, int | float):
-        raise ValueError(f"negative_slope must be a number, got {negative_slope!r}")
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float):
-        raise ValueError(f"alpha must be a number, got {alpha!r}")
+    check_int(points, "points", low=3)
+    check_real(negative_slope, "negative_slope")
+    check_real(alpha, "alpha")
+    if not check_real(low, "low") < check_real(high, "high"):
+        raise InvalidValueError(f"expected low < high, got low={low!r}, high={high!r}")
 
 
 def activations(
@@ -124,11 +118,8 @@ def plot(x, curves, title, ylabel, out, filename, figures):
         ax.plot(x, y, color="tab:blue")
         ax.axhline(0, color="gray", linewidth=0.5)
         ax.axvline(0, color="gray", linewidth=0.5)
-        ax.set_title(name)
-        ax.set_ylabel(ylabel)
-        ax.grid(True, alpha=0.3)
+        _common.style(ax, ylabel=ylabel, title=name)
     for ax in axes[1]:
         ax.set_xlabel("x")
     fig.suptitle(title)
-    fig.tight_layout()
     _common.save_figure(fig, out, filename, figures)

@@ -23,8 +23,9 @@ import math
 import numpy as np
 
 from ... import nn, optim
+from ..._checks import check_int, check_real
 from ..._table import format_table
-from ...training import TrainingDivergedError, evaluate, fit
+from ...training import TrainingDivergedError, evaluate
 from . import _common
 
 
@@ -58,23 +59,26 @@ def train(x, y, std, batchnorm, epochs, batch_size, lr, hidden, seed):
     # TrainingDivergedError, and the history holds the epochs before.
     with np.errstate(over="ignore", invalid="ignore"):
         try:
-            history = fit(
-                model,
-                x,
-                y,
-                optimizer=optim.SGD(model.parameters(), lr=lr),
-                epochs=epochs,
-                batch_size=batch_size,
-                # The course's curve: accuracy on the training images themselves, in eval
-                # mode (batch norm with its running statistics), after every epoch.
-                validation_data=(x, y),
-                verbose=0,
-                seed=seed,
+            sgd = optim.SGD(model.parameters(), lr=lr)
+            # The course's curve: accuracy on the training images themselves, in eval mode
+            # (batch norm with its running statistics), after every epoch.
+            history = _common.fit_quietly(
+                model, x, y, sgd, epochs, batch_size, seed, validation_data=(x, y)
             )
         except TrainingDivergedError as e:
             history = e.history
     after = list(history["val_accuracy"]) if history.epochs else []
     return np.array([before, *after, *[math.nan] * (epochs - len(after))])
+
+
+def check_settings(train_size, epochs, batch_size, lr, scales, hidden):
+    """``hidden`` checked, as a list."""
+    # All but one image of the MNIST sample (``_common.mnist`` holds one back as a test set).
+    train_size = check_int(train_size, "train_size", low=1, high=_common.SAMPLE_SIZE - 1)
+    _common.check_counts(epochs=epochs, scales=scales)
+    check_int(batch_size, "batch_size", low=2, high=train_size)  # batch norm needs 2 rows
+    check_real(lr, "lr", low=0, closed="neither")
+    return _common.check_sizes(hidden, "hidden")
 
 
 def batchnorm(
@@ -97,19 +101,7 @@ def batchnorm(
     out = _common.check_common(quick, seed, out)
     if quick:
         epochs, scales = 10, 5  # stds 1, 0.1, 0.01, 0.001, 0.0001
-    for name, value in (("train_size", train_size), ("epochs", epochs), ("scales", scales)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if not 2 <= batch_size <= train_size:
-        raise ValueError(f"batch_size must be between 2 and train_size, got {batch_size!r}")
-    if not (isinstance(lr, int | float) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if train_size > 9999:
-        raise ValueError(f"train_size must be at most 9999 (the MNIST sample), got {train_size}")
-    if not hidden or any(
-        isinstance(h, bool) or not isinstance(h, int | np.integer) or h < 1 for h in hidden
-    ):
-        raise ValueError(f"hidden must be a non-empty list of layer sizes >= 1, got {hidden!r}")
+    hidden = check_settings(train_size, epochs, batch_size, lr, scales, hidden)
 
     x, y, _, _ = _common.mnist(train_size, 1, seed)
     stds = np.logspace(0, -4, scales)
@@ -168,12 +160,11 @@ def plot(stds, plain, with_bn, out, figures):
         ax.plot(epochs, plain[i], linestyle="--", label="plain")
         ax.set_title(f"w std {stds[i]:.2g}", fontsize=9)
         ax.set_ylim(0, 1)
-        ax.grid(True, alpha=0.3)
+        _common.style(ax)
     for ax in axes[-1]:
         ax.set_xlabel("epoch")
     for ax in axes[:, 0]:
         ax.set_ylabel("accuracy")
     axes.flat[0].legend(fontsize=8)
     fig.suptitle("Training accuracy with and without batch normalisation")
-    fig.tight_layout()
     _common.save_figure(fig, out, "batchnorm.png", figures)

@@ -17,6 +17,7 @@ misclassifies at least one corner; the two-layer regions separate the corners cl
 
 import numpy as np
 
+from ..._checks import check_real
 from ..._table import format_table
 from ..perceptron import (
     AND,
@@ -34,12 +35,9 @@ TARGETS = {name: gate(GATE_INPUTS) for name, gate in GATES.items()}
 
 
 def check_settings(epochs, lr, hidden, xor_epochs, xor_lr):
-    for name, value in (("epochs", epochs), ("hidden", hidden), ("xor_epochs", xor_epochs)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    for name, value in (("lr", lr), ("xor_lr", xor_lr)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-            raise ValueError(f"{name} must be a positive number, got {value!r}")
+    _common.check_counts(epochs=epochs, hidden=hidden, xor_epochs=xor_epochs)
+    check_real(lr, "lr", low=0, closed="neither")
+    check_real(xor_lr, "xor_lr", low=0, closed="neither")
 
 
 def accuracy(predict, targets):
@@ -153,7 +151,6 @@ def plot_gates(out, figures, resolution):
     for ax, (name, gate) in zip(axes, GATES.items(), strict=True):
         draw_regions(ax, gate, TARGETS[name], f"{name} (shaded: output 1)", resolution)
     axes[0].legend(loc="lower left", fontsize=7)
-    fig.tight_layout()
     _common.save_figure(fig, out, "gates.png", figures)
 
 
@@ -164,5 +161,4 @@ def plot_xor(regions, out, figures, resolution):
         right = int(np.sum(predict(GATE_INPUTS) == TARGETS["XOR"]))
         draw_regions(ax, predict, TARGETS["XOR"], f"{label}: {right}/4", resolution)
     axes[0].legend(loc="lower left", fontsize=7)
-    fig.tight_layout()
     _common.save_figure(fig, out, "xor_regions.png", figures)

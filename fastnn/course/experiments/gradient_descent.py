@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from ..._checks import check_int, check_real
 from ..._table import format_table
 from .. import gradcheck
 from . import _common
@@ -32,16 +33,10 @@ def function_2(x):
 
 
 def check_settings(start, lrs, steps):
-    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    start = np.asarray(start, dtype=np.float64)
-    if start.shape != (2,) or not np.isfinite(start).all():
-        raise ValueError(f"start must be two finite numbers, got {start.tolist()!r}")
-    if not lrs or any(
-        isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0 for lr in lrs
-    ):
-        raise ValueError(f"lrs must be a non-empty list of positive numbers, got {lrs!r}")
-    return start
+    """``(start, lrs)`` checked: a float64 point and a list of floats."""
+    check_int(steps, "steps", low=1)
+    start = _common.check_point(start, "start")
+    return start, _common.check_list(lrs, "lrs", check_real, low=0, closed="neither")
 
 
 def gradient_descent(
@@ -59,7 +54,7 @@ def gradient_descent(
     mode runs the same, already fast, computation). Returns ``final`` (lr -> final point,
     [x0, x1]), ``final_f`` (lr -> f at the final point) and ``paths`` (lr -> (steps + 1, 2))."""
     out = _common.check_common(quick, seed, out)
-    start = check_settings(start, lrs, steps)
+    start, lrs = check_settings(start, lrs, steps)
     paths = {}
     for lr in lrs:
         _, paths[float(lr)] = gradcheck.gradient_descent(
@@ -113,10 +108,5 @@ def plot(paths, out, figures):
     left.legend()
     for lr, path in paths.items():
         right.semilogy(np.linalg.norm(path, axis=1), label=f"lr = {lr:g}")
-    right.set_xlabel("step")
-    right.set_ylabel("distance from the minimum |x|")
-    right.set_title("distance from (0, 0)")
-    right.grid(True, alpha=0.3)
-    right.legend()
-    fig.tight_layout()
+    _common.style(right, "step", "distance from the minimum |x|", "distance from (0, 0)", True)
     _common.save_figure(fig, out, "gradient_descent.png", figures)

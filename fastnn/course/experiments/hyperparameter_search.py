@@ -13,6 +13,12 @@ validation accuracy is best:
 3. The best trial of both rounds is retrained on training + validation data (500 images)
    and tested once on the held-out test images.
 
+The search is ``fastnn.tune``'s: ``search_rounds`` (a ``random_search`` per round, round 2 in
+round 1's ``SearchResult.narrow(top)``) over ``LogUniform`` ranges, with the trial function
+``train_fn`` run in this process (executor "serial"). Trials rank by validation accuracy,
+ties in trial order (round 1 first); a trial whose training fails (diverges) is kept in the
+round's list with NaN scores and left out of the ranking.
+
 What to look for: the accuracy depends mostly on the learning rate. Below about 1e-4 a few
 epochs of SGD barely move the weights and the accuracy stays near chance (10%); the best
 trials sit in the upper part of the range, near 1e-2. Weight decay hardly matters this early
@@ -26,110 +32,75 @@ import math
 import numpy as np
 
 from ... import nn, optim
+from ..._checks import check_int, check_real
 from ..._table import format_table
 from ...data import preprocessing as pp
-from ...training import evaluate, fit
+from ...errors import InvalidValueError
+from ...training import evaluate
+from ...tune import LogUniform, search_rounds
 from . import _common
 
 
 def check_settings(train_size, validation, test_size, hidden, epochs, batch_size, trials, top):
-    for name, value in (
-        ("train_size", train_size),
-        ("test_size", test_size),
-        ("epochs", epochs),
-        ("batch_size", batch_size),
-        ("top", top),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if train_size + test_size > 10_000:
-        raise ValueError(
-            f"train_size + test_size must be at most 10000 (the MNIST sample), got "
-            f"{train_size + test_size}"
-        )
-    if not (isinstance(validation, float) and 0 < validation < 1):
-        raise ValueError(f"validation must be a fraction between 0 and 1, got {validation!r}")
-    if not hidden or any(
-        isinstance(h, bool) or not isinstance(h, int | np.integer) or h < 1 for h in hidden
-    ):
-        raise ValueError(f"hidden must be a non-empty list of layer sizes >= 1, got {hidden!r}")
-    if (
-        not isinstance(trials, tuple)
-        or len(trials) != 2
-        or any(isinstance(t, bool) or not isinstance(t, int | np.integer) for t in trials)
-        or min(trials) < 1
-    ):
-        raise ValueError(f"trials must be two integers >= 1 (one per round), got {trials!r}")
-    if not 2 <= top <= trials[0]:
-        raise ValueError(f"top must be between 2 and trials[0] = {trials[0]}, got {top}")
+    """The settings as checked values: ``(validation, hidden, trials, top)``."""
+    _common.check_mnist_sizes(train_size, test_size)
+    _common.check_counts(epochs=epochs, batch_size=batch_size)
+    validation = check_real(validation, "validation", low=0, high=1, closed="neither")
+    hidden = _common.check_sizes(hidden, "hidden")
+    trials = _common.check_list(trials, "trials", check_int, low=1)
+    if len(trials) != 2:
+        raise InvalidValueError(f"trials must be two integers (one per round), got {trials}")
+    top = check_int(top, "top", low=2, high=trials[0])
+    return validation, hidden, tuple(trials), top
 
 
 def check_range(name, bounds):
-    """``bounds`` = (low, high) exponents of ten, low < high."""
-    if (
-        len(bounds) != 2
-        or not all(isinstance(b, int | float) and math.isfinite(b) for b in bounds)
-        or not bounds[0] < bounds[1]
-    ):
-        raise ValueError(f"{name} must be two exponents (low, high) with low < high, got {bounds}")
-    return float(bounds[0]), float(bounds[1])
-
-
-def train_and_score(lr, weight_decay, train, validation, hidden, epochs, batch_size, seq):
-    """Train a fresh ReLU network with SGD(lr, weight_decay) on ``train`` = (x, y); return its
-    ``{"loss", "accuracy"}`` on ``validation`` = (x, y). ``seq`` (a SeedSequence) draws the
-    initial weights and the order of the mini-batches."""
-    init_seq, order_seq = seq.spawn(2)
-    model = nn.MLP([784, *hidden, 10], activation="relu", seed=init_seq)
-    optimizer = optim.SGD(model.parameters(), lr=lr, weight_decay=weight_decay)
-    x, y = train
-    shuffle_seed = int(order_seq.generate_state(1)[0])
-    fit(
-        model,
-        x,
-        y,
-        optimizer=optimizer,
-        epochs=epochs,
-        batch_size=batch_size,
-        verbose=0,
-        seed=shuffle_seed,
-    )
-    return evaluate(model, *validation)
-
-
-def search_round(n, lr_range, wd_range, train, validation, settings, seq):
-    """``n`` random trials with log10(lr) ~ U(lr_range) and log10(weight decay) ~ U(wd_range);
-    a list of dicts (lr, weight_decay, val_accuracy, val_loss)."""
-    draw_seq, *trial_seqs = seq.spawn(1 + n)
-    rng = np.random.default_rng(draw_seq)
-    lrs = 10.0 ** rng.uniform(*lr_range, size=n)
-    wds = 10.0 ** rng.uniform(*wd_range, size=n)
-    trials = []
-    for lr, wd, trial_seq in zip(lrs, wds, trial_seqs, strict=True):
-        scores = train_and_score(lr, wd, train, validation, seq=trial_seq, **settings)
-        trials.append(
-            {
-                "lr": float(lr),
-                "weight_decay": float(wd),
-                "val_accuracy": float(scores["accuracy"]),
-                "val_loss": float(scores["loss"]),
-            }
+    """``bounds`` = (low, high) exponents of ten, low < high (within +-300: 10^x a float)."""
+    low, *high = _common.check_list(bounds, name, check_real, low=-300, high=300)
+    if len(high) != 1 or not low < high[0]:
+        raise InvalidValueError(
+            f"{name} must be two exponents (low, high) with low < high, got {[low, *high]}"
         )
-    return trials
+    return low, high[0]
 
 
-def ranked(trials):
-    """``trials`` best first: highest validation accuracy, ties broken by the lower loss."""
-    return sorted(trials, key=lambda t: (-t["val_accuracy"], t["val_loss"]))
+def train_fn(params, data, seed):
+    """One trial, as ``fastnn.tune`` runs it: train a fresh ReLU network with
+    SGD(``params["lr"]``, ``params["weight_decay"]``) on ``data`` = (train, validation,
+    settings), the first two (x, y) pairs and ``settings`` the network's ``hidden`` sizes,
+    ``epochs`` and ``batch_size``. ``seed`` (an int) draws the initial weights and the order of
+    the mini-batches. Returns ``{"score": validation accuracy, "val_loss": validation loss}``."""
+    (x, y), validation, settings = data
+    init_seq, order_seq = np.random.SeedSequence(seed).spawn(2)
+    model = nn.MLP([784, *settings["hidden"], 10], activation="relu", seed=init_seq)
+    optimizer = optim.SGD(model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
+    _common.fit_quietly(
+        model, x, y, optimizer, settings["epochs"], settings["batch_size"], order_seq
+    )
+    scores = evaluate(model, *validation)
+    return {"score": float(scores["accuracy"]), "val_loss": float(scores["loss"])}
 
 
-def narrowed(trials, top):
-    """New (lr, weight decay) exponent ranges: from the smallest to the largest log10 value
-    among the ``top`` best ``trials``."""
-    best = ranked(trials)[:top]
-    lr = np.log10([t["lr"] for t in best])
-    wd = np.log10([t["weight_decay"] for t in best])
-    return (float(lr.min()), float(lr.max())), (float(wd.min()), float(wd.max()))
+def exponents(dist):
+    """The (low, high) exponents of ten of a search range (a ``LogUniform``, or the one value
+    narrowing left when the top trials all had it)."""
+    if isinstance(dist, LogUniform):
+        return math.log10(dist.lo), math.log10(dist.hi)
+    return math.log10(dist), math.log10(dist)
+
+
+def trial_dicts(result):
+    """A round's trials in trial order as dicts (lr, weight_decay, val_accuracy, val_loss); a
+    trial that failed (its training diverged or raised) has NaN for both scores."""
+    return [
+        {
+            "lr": t.params["lr"],
+            "weight_decay": t.params["weight_decay"],
+            "val_accuracy": t.score if t.ok else math.nan,
+            "val_loss": t.metrics["val_loss"] if t.ok else math.nan,
+        }
+        for t in result.trials
+    ]
 
 
 def hyperparameter_search(
@@ -159,8 +130,9 @@ def hyperparameter_search(
     if quick:
         # Smaller batches give the few epochs enough SGD steps to learn something.
         epochs, batch_size, trials = 5, 10, (16, 6)
-    trials = tuple(trials) if isinstance(trials, list | tuple) else trials
-    check_settings(train_size, validation, test_size, hidden, epochs, batch_size, trials, top)
+    validation, hidden, trials, top = check_settings(
+        train_size, validation, test_size, hidden, epochs, batch_size, trials, top
+    )
     lr_range, wd_range = check_range("lr_range", lr_range), check_range("wd_range", wd_range)
 
     x_all, y_all, x_test, y_test = _common.mnist(train_size, test_size, seed)
@@ -168,49 +140,78 @@ def hyperparameter_search(
     (x_train, y_train), (x_val, y_val), _ = pp.train_val_test_split(
         x_all, y_all, val=validation, test=0, seed=seed
     )
-    if batch_size > len(x_train):
-        raise ValueError(f"batch_size {batch_size} is larger than the {len(x_train)} images")
+    _common.check_fits(
+        batch_size, "batch_size", len(x_train), f"the {len(x_train)} training images"
+    )
     settings = dict(hidden=tuple(hidden), epochs=epochs, batch_size=batch_size)
-    *round_seqs, final_seq = np.random.SeedSequence(seed).spawn(3)
+    search_seq, final_seq = np.random.SeedSequence(seed).spawn(2)
 
-    rounds = []
-    ranges = (lr_range, wd_range)
-    for n, seq in zip(trials, round_seqs, strict=True):
-        found = search_round(n, *ranges, (x_train, y_train), (x_val, y_val), settings, seq)
-        rounds.append({"lr_range": ranges[0], "wd_range": ranges[1], "trials": found})
-        ranges = narrowed(found, top)
-
-    everything = [dict(t, round=i + 1) for i, r in enumerate(rounds) for t in r["trials"]]
-    best = ranked(everything)[0]
+    space = {
+        "lr": LogUniform(10.0 ** lr_range[0], 10.0 ** lr_range[1]),
+        "weight_decay": LogUniform(10.0 ** wd_range[0], 10.0 ** wd_range[1]),
+    }
+    # Round 2 searches space.narrow(top): each range from the smallest to the largest value
+    # (on a log axis) among round 1's ``top`` best trials. "serial": in this process, in order.
+    results = search_rounds(
+        train_fn,
+        space,
+        list(trials),
+        ((x_train, y_train), (x_val, y_val), settings),
+        rounds=2,
+        top=top,
+        seed=search_seq,
+        executor="serial",
+    )
+    rounds = [
+        {
+            "lr_range": lr_range if i == 0 else exponents(r.space["lr"]),
+            "wd_range": wd_range if i == 0 else exponents(r.space["weight_decay"]),
+            "trials": trial_dicts(r),
+        }
+        for i, r in enumerate(results)
+    ]
+    everything = ranked(rounds, results)
+    best = everything[0]
     # Retrained on training + validation data: the validation set has done its job.
-    final = train_and_score(
-        best["lr"],
-        best["weight_decay"],
-        (x_all, y_all),
-        (x_test, y_test),
-        seq=final_seq,
-        **settings,
+    final = train_fn(
+        best, ((x_all, y_all), (x_test, y_test), settings), int(final_seq.generate_state(1)[0])
     )
     sizes = {"train": len(x_train), "validation": len(x_val), "test": len(x_test)}
-    report(file, rounds, everything, best, final["accuracy"], sizes, settings, top)
+    report(file, rounds, everything, best, final["score"], sizes, settings, top)
     figures = []
     if out is not None:
         plot(rounds, best, out, figures)
     return {
         "rounds": rounds,
         "best": best,
-        "test_accuracy": float(final["accuracy"]),
+        "test_accuracy": final["score"],
         "sizes": sizes,
         "figures": figures,
     }
+
+
+def ranked(rounds, results):
+    """The successful trials of all rounds, best first, each with its ``round``: by validation
+    accuracy, ties in trial order (round 1 first), as ``SearchResult.ranked`` orders a round."""
+    everything = [
+        dict(rounds[i]["trials"][t.index], round=i + 1)
+        for i, r in enumerate(results)
+        for t in r.ranked()
+    ]
+    return sorted(everything, key=lambda t: -t["val_accuracy"])  # stable: ties keep the order
 
 
 def _exp_range(bounds):
     return f"10^[{bounds[0]:.2f}, {bounds[1]:.2f}]"
 
 
+def _failed(trials):
+    failed = sum(math.isnan(t["val_accuracy"]) for t in trials)
+    return f" ({failed} failed: training diverged or raised)" if failed else ""
+
+
 def report(file, rounds, everything, best, test_accuracy, sizes, settings, top):
-    shown = ranked(everything)[: max(top, 10)]
+    shown = everything[: max(top, 10)]
     hidden = settings["hidden"]
     _common.echo(
         file,
@@ -218,8 +219,8 @@ def report(file, rounds, everything, best, test_accuracy, sizes, settings, top):
         f"SGD, batch {settings['batch_size']}, {settings['epochs']} epochs; "
         f"{sizes['train']} training, {sizes['validation']} validation images",
         *[
-            f"round {i + 1}: {len(r['trials'])} trials, lr in {_exp_range(r['lr_range'])}, "
-            f"weight decay in {_exp_range(r['wd_range'])}"
+            f"round {i + 1}: {len(r['trials'])} trials{_failed(r['trials'])}, lr in "
+            f"{_exp_range(r['lr_range'])}, weight decay in {_exp_range(r['wd_range'])}"
             for i, r in enumerate(rounds)
         ],
         "",
@@ -266,10 +267,8 @@ def plot(rounds, best, out, figures):
         )
         ax.set_xscale("log")
         ax.axhline(0.1, color="gray", linestyle=":", linewidth=1)  # chance
-        ax.set_xlabel(label)
-        ax.grid(True, alpha=0.3)
+        _common.style(ax, label)
     axes[0].set_ylabel("validation accuracy")
     axes[0].legend(loc="upper left")
     fig.suptitle("Random search for SGD's learning rate and weight decay (MNIST)")
-    fig.tight_layout()
     _common.save_figure(fig, out, "hyperparameter_search.png", figures)

@@ -24,11 +24,14 @@ What to look for:
 """
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
 from ... import optim
+from ..._checks import check_choice, check_int, check_real
 from ..._table import format_table
+from ...errors import InvalidTypeError
 from ...nn import Parameter
 from . import _common
 
@@ -80,19 +83,17 @@ def descend(name, lr, start, steps):
 
 
 def check_settings(start, steps, lrs):
-    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    start = np.asarray(start, dtype=np.float64)
-    if start.shape != (2,) or not np.isfinite(start).all():
-        raise ValueError(f"start must be two finite numbers (x, y), got {start.tolist()!r}")
-    lrs = dict(LEARNING_RATES, **({} if lrs is None else dict(lrs)))
-    unknown = sorted(set(lrs) - set(OPTIMIZERS))
-    if unknown:
-        raise ValueError(f"unknown optimizers {unknown} in lrs; expected {list(OPTIMIZERS)}")
-    for name, lr in lrs.items():
-        if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < math.inf:
-            raise ValueError(f"the learning rate of {name} must be a positive number, got {lr!r}")
-    return start, {name: float(lrs[name]) for name in OPTIMIZERS}
+    """``(start, lrs)`` checked: a float64 point, and the learning rate of every optimizer
+    (``LEARNING_RATES`` with those of ``lrs``, a mapping name -> lr, in their place)."""
+    check_int(steps, "steps", low=1)
+    start = _common.check_point(start, "start")
+    if lrs is not None and not isinstance(lrs, Mapping):
+        raise InvalidTypeError(f"lrs must be a dict of optimizer -> lr, got {type(lrs).__name__}")
+    rates = dict(LEARNING_RATES)
+    for name, lr in (lrs or {}).items():
+        name = check_choice(name, "optimizer", OPTIMIZERS)
+        rates[name] = check_real(lr, f"lr of {name}", low=0, closed="neither")
+    return start, rates
 
 
 def optimizer_paths(
@@ -161,5 +162,4 @@ def plot(paths, lrs, title, out, figures):
     for ax in axes.flat[len(paths) :]:
         ax.axis("off")
     fig.suptitle(title)
-    fig.tight_layout()
     _common.save_figure(fig, out, "optimizer_paths.png", figures)

@@ -18,21 +18,11 @@ the first hundreds of steps, with Adam and Momentum close behind). The loss is r
 every step with an explicit training loop, as in ``weight_init_mnist``.
 """
 
-import math
-
 import numpy as np
 
 from ... import nn, optim
-from ..._table import format_table
-from . import _common
-from .weight_init_mnist import (
-    check_settings,
-    draw_batches,
-    smooth,
-    smoothing_window,
-    table_steps,
-    train_steps,
-)
+from . import _common, _steps
+from ._steps import smooth
 
 # label -> (optimizer class, keyword arguments)
 OPTIMIZERS = {
@@ -64,49 +54,27 @@ def optimizers_mnist(
     out = _common.check_common(quick, seed, out)
     if quick:
         train_size, steps = 2000, 200
-    check_settings(train_size, steps, batch_size, hidden)
+    hidden = _steps.check_settings(train_size, steps, batch_size, hidden)
     batch_seq, model_seq = np.random.SeedSequence(seed).spawn(2)
     # An int, not the SeedSequence: MLP spawns from a SeedSequence, which changes it.
     model_seed = int(model_seq.generate_state(1)[0])
-    x, y, _, _ = _common.mnist(train_size, 1, seed)
-    batches = draw_batches(train_size, batch_size, steps, np.random.default_rng(batch_seq))
+    x, y, batches = _steps.images_and_batches(train_size, batch_size, steps, seed, batch_seq)
 
     losses = {}
     for label, (optimizer_class, settings) in OPTIMIZERS.items():
         # The same seed gives every optimizer the same initial weights.
         model = nn.MLP([784, *hidden, 10], activation="relu", init="he_normal", seed=model_seed)
         optimizer = optimizer_class(model.parameters(), **settings)
-        losses[label] = train_steps(model, optimizer, x, y, batches)
+        losses[label] = _steps.train_steps(model, optimizer, x, y, batches)
 
-    window = smoothing_window(steps)
     initial = float(next(iter(losses.values()))[0])
-    final = {label: float(curve[-window:].mean()) for label, curve in losses.items()}
-    shown = table_steps(steps)
-    _common.echo(
-        file,
-        f"He initial weights, batch {batch_size}, {steps} steps on {train_size} MNIST images; "
-        f"network 784-{'-'.join(map(str, hidden))}-10 ReLU",
-        f"mini-batch loss, averaged over the {window} steps up to the one shown "
-        f"(chance: ln 10 = {math.log(10):.3f})",
-        *format_table(
-            ["optimizer", "settings", *[f"step {s + 1}" for s in shown]],
-            [
-                [label, describe(OPTIMIZERS[label][1]), *smooth(curve, window)[shown]]
-                for label, curve in losses.items()
-            ],
-            digits=3,
-        ),
-    )
+    columns = (["optimizer", "settings"], lambda label: [label, describe(OPTIMIZERS[label][1])])
+    sizes = (train_size, batch_size, hidden)
+    window, final = _steps.report(file, "He initial weights", sizes, losses, columns)
     figures = []
     if out is not None:
         plot(losses, window, out, figures)
-    return {
-        "steps": steps,
-        "losses": {label: curve.astype(np.float32) for label, curve in losses.items()},
-        "initial": initial,
-        "final": final,
-        "figures": figures,
-    }
+    return _steps.results(losses, final, figures, initial=initial)
 
 
 def describe(settings):
@@ -121,11 +89,8 @@ def plot(losses, window, out, figures):
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     for label, curve in losses.items():
         ax.plot(np.arange(1, curve.size + 1), smooth(curve, window), label=label)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel(f"training loss (mean of the last {window} steps)")
     ax.set_yscale("log")  # the adaptive methods end orders of magnitude below SGD
-    ax.set_title("MNIST, 5-layer ReLU network, He initial weights")
-    ax.legend()
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
+    ylabel = f"training loss (mean of the last {window} steps)"
+    title = "MNIST, 5-layer ReLU network, He initial weights"
+    _common.style(ax, "iteration", ylabel, title, legend=True)
     _common.save_figure(fig, out, "optimizers_mnist.png", figures)

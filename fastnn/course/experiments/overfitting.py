@@ -19,13 +19,12 @@ Weight decay keeps the weights small, so the training accuracy stays below 1 and
 between the two curves narrows; dropout narrows it too.
 """
 
-import math
-
 import numpy as np
 
 from ... import nn, optim
+from ..._checks import check_real
 from ..._table import format_table
-from ...training import evaluate, fit
+from ...training import evaluate
 from ...training.callbacks import Callback
 from . import _common
 
@@ -56,42 +55,18 @@ def train(case, data, epochs, batch_size, lr, weight_decay, dropout, hidden, see
     )
     decay = weight_decay if case == "weight decay" else 0.0
     train_accuracy = TrainAccuracy(x, y)
-    history = fit(
-        model,
-        x,
-        y,
-        optimizer=optim.SGD(model.parameters(), lr=lr, weight_decay=decay),
-        epochs=epochs,
-        batch_size=batch_size,
-        validation_data=(x_test, y_test),
-        callbacks=[train_accuracy],
-        verbose=0,
-        seed=seed,
-    )
+    sgd = optim.SGD(model.parameters(), lr=lr, weight_decay=decay)
+    options = dict(validation_data=(x_test, y_test), callbacks=[train_accuracy])
+    history = _common.fit_quietly(model, x, y, sgd, epochs, batch_size, seed, **options)
     return np.array(train_accuracy.values), np.array(history["val_accuracy"])
 
 
-def check_settings(train_size, test_size, epochs, batch_size, lr, weight_decay, dropout):
-    for name, value in (
-        ("train_size", train_size),
-        ("test_size", test_size),
-        ("epochs", epochs),
-        ("batch_size", batch_size),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if train_size + test_size > 10000:
-        raise ValueError(
-            f"train_size + test_size must be at most 10000 (the MNIST sample), "
-            f"got {train_size + test_size}"
-        )
-    if batch_size > train_size:
-        raise ValueError(f"batch_size {batch_size} is larger than train_size {train_size}")
-    for name, value in (("lr", lr), ("weight_decay", weight_decay)):
-        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a positive number, got {value!r}")
-    if not (isinstance(dropout, int | float) and 0 < dropout < 1):
-        raise ValueError(f"dropout must be a probability between 0 and 1, got {dropout!r}")
+def check_settings(train_size, test_size, epochs, batch_size, lr, weight_decay, dropout, hidden):
+    """``hidden`` checked, as a list."""
+    _common.check_training(train_size, test_size, epochs, batch_size, lr)
+    check_real(weight_decay, "weight_decay", low=0, closed="neither")
+    check_real(dropout, "dropout", low=0, high=1, closed="neither")
+    return _common.check_sizes(hidden, "hidden")
 
 
 def overfitting(
@@ -115,7 +90,9 @@ def overfitting(
     out = _common.check_common(quick, seed, out)
     if quick:
         test_size, epochs = 300, 100
-    check_settings(train_size, test_size, epochs, batch_size, lr, weight_decay, dropout)
+    hidden = check_settings(
+        train_size, test_size, epochs, batch_size, lr, weight_decay, dropout, hidden
+    )
     data = _common.mnist(train_size, test_size, seed)
     # One int seed for all three cases: the same initial weights and the same mini-batches.
     model_seed = int(np.random.SeedSequence(seed).generate_state(1)[0])
@@ -163,10 +140,8 @@ def plot(train_acc, test_acc, labels, out, figures):
         ax.plot(epochs, train_acc[case], label="train")
         ax.plot(epochs, test_acc[case], label="test")
         ax.set_title(f"regularisation: {labels[case]}", fontsize=10)
-        ax.set_xlabel("epoch")
         ax.set_ylim(0, 1.02)
-        ax.grid(True, alpha=0.3)
+        _common.style(ax, "epoch")
     axes[0].set_ylabel("accuracy")
     axes[0].legend()
-    fig.tight_layout()
     _common.save_figure(fig, out, "overfitting.png", figures)

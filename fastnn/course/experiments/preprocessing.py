@@ -14,27 +14,18 @@ the original cloud sits mostly in the positive quadrant, they crowd onto that qu
 circle.
 """
 
-import math
-
 import numpy as np
 
+from ..._checks import check_int, check_real
 from ..._table import format_table
 from ...data import preprocessing as pp
 from . import _common
 
 
 def check_settings(n, mean, std):
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 2:
-        raise ValueError(f"n must be an integer >= 2, got {n!r}")
-    for name, value in (("mean", mean), ("std", std)):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
-            raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if not std > 0:
-        raise ValueError(f"std must be > 0, got {std!r}")
+    check_int(n, "n", low=2)
+    check_real(mean, "mean")
+    check_real(std, "std", low=0, closed="neither")
 
 
 def stats(x):
@@ -105,9 +96,5 @@ def plot(points, out, figures):
         ax.set_xlim(-reach, reach)
         ax.set_ylim(-reach, reach)
         ax.set_aspect("equal")
-        ax.set_xlabel("x0")
-        ax.set_ylabel("x1")
-        ax.set_title(stage)
-        ax.grid(True, alpha=0.3)
-    fig.tight_layout()
+        _common.style(ax, "x0", "x1", stage)
     _common.save_figure(fig, out, "preprocessing.png", figures)

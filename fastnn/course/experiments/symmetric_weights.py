@@ -22,8 +22,10 @@ matrix product summing different columns in different orders, stays at rounding 
 import numpy as np
 
 from ... import nn, optim
+from ..._checks import check_int, check_real
 from ..._table import format_table
-from ...training import evaluate, fit
+from ...errors import InvalidValueError
+from ...training import evaluate
 from . import _common
 
 # Units count as distinct when their weights differ by more than this, relative to the
@@ -32,25 +34,10 @@ DISTINCT = 1e-6
 
 
 def check_settings(train_size, test_size, hidden, epochs, batch_size, lr, value):
-    for name, v in (
-        ("train_size", train_size),
-        ("test_size", test_size),
-        ("hidden", hidden),
-        ("epochs", epochs),
-        ("batch_size", batch_size),
-    ):
-        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-    if hidden < 2:
-        raise ValueError(f"hidden must be at least 2 units to compare, got {hidden}")
-    if train_size + test_size > 10000:
-        raise ValueError("train_size + test_size must be at most 10000 (the MNIST sample)")
-    if batch_size > train_size:
-        raise ValueError(f"batch_size {batch_size} is larger than train_size {train_size}")
-    if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value != 0:
-        raise ValueError(f"value must be a nonzero number, got {value!r}")
+    check_int(hidden, "hidden", low=2)  # two units at least, to compare
+    _common.check_training(train_size, test_size, epochs, batch_size, lr)
+    if check_real(value, "value") == 0:
+        raise InvalidValueError("value must be a nonzero number, got 0")
 
 
 def unit_spread(model):
@@ -111,16 +98,9 @@ def symmetric_weights(
             [784, hidden, 10], activation="sigmoid", init=init, seed=model_seq, dtype=np.float64
         )
         first[label] = model[0].weight.data.copy()
-        history = fit(
-            model,
-            x,
-            y,
-            optimizer=optim.SGD(model.parameters(), lr=lr),
-            epochs=epochs,
-            batch_size=batch_size,
-            verbose=0,
-            seed=fit_seed,  # the same mini-batches for both
-        )
+        sgd = optim.SGD(model.parameters(), lr=lr)
+        # fit_seed: the same mini-batches for both
+        history = _common.fit_quietly(model, x, y, sgd, epochs, batch_size, fit_seed)
         spread, relative = unit_spread(model)
         results[label] = {
             "spread": spread,
@@ -181,7 +161,6 @@ def plot_units(models, out, figures, shown=8):
                 ax.set_ylabel(label)
             ax.set_title(f"unit {j}", fontsize=8)
     fig.suptitle("incoming weights of hidden units after training (each on its own colour scale)")
-    fig.tight_layout()
     _common.save_figure(fig, out, "symmetric_weights_units.png", figures)
 
 
@@ -190,10 +169,5 @@ def plot_loss(results, out, figures):
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, r in results.items():
         ax.plot(np.arange(1, len(r["loss"]) + 1), r["loss"], marker="o", markersize=3, label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("training loss")
-    ax.set_title("equal vs random initial weights")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
+    _common.style(ax, "epoch", "training loss", "equal vs random initial weights", legend=True)
     _common.save_figure(fig, out, "symmetric_weights_loss.png", figures)

@@ -14,13 +14,9 @@ units already gets most of the way. The gap between training and test accuracy g
 the size of the network.
 """
 
-import math
-
-import numpy as np
-
 from ... import nn, optim
 from ..._table import format_table
-from ...training import evaluate, fit
+from ...training import evaluate
 from . import _common
 
 
@@ -30,38 +26,17 @@ def train_and_test(hidden, data, epochs, batch_size, lr, seed):
     x, y, x_test, y_test = data
     model = nn.MLP([784, *hidden, 10], activation="relu", seed=seed)
     adam = optim.Adam(model.parameters(), lr=lr)
-    fit(model, x, y, optimizer=adam, epochs=epochs, batch_size=batch_size, verbose=0, seed=seed)
+    _common.fit_quietly(model, x, y, adam, epochs, batch_size, seed)
     train = evaluate(model, x, y)["accuracy"]
     test = evaluate(model, x_test, y_test)["accuracy"]
     return train, test, model.num_parameters()
 
 
-def is_count(value):
-    return not isinstance(value, bool) and isinstance(value, int | np.integer) and value >= 1
-
-
 def check_settings(units, layers, width, train_size, test_size, epochs, batch_size, lr):
-    for name, values in (("units", units), ("layers", layers)):
-        if not values or not all(map(is_count, values)):
-            raise ValueError(f"{name} must be a non-empty list of integers >= 1, got {values!r}")
-    for name, value in (
-        ("width", width),
-        ("train_size", train_size),
-        ("test_size", test_size),
-        ("epochs", epochs),
-        ("batch_size", batch_size),
-    ):
-        if not is_count(value):
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if train_size + test_size > 10000:
-        raise ValueError(
-            f"train_size + test_size must be at most 10000 (the MNIST sample), "
-            f"got {train_size + test_size}"
-        )
-    if batch_size > train_size:
-        raise ValueError(f"batch_size {batch_size} is larger than train_size {train_size}")
-    if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < math.inf:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    """``(units, layers, lr)`` checked."""
+    units, layers = _common.check_sizes(units, "units"), _common.check_sizes(layers, "layers")
+    _common.check_counts(width=width)
+    return units, layers, _common.check_training(train_size, test_size, epochs, batch_size, lr)
 
 
 def tuning(
@@ -90,8 +65,9 @@ def tuning(
     out = _common.check_common(quick, seed, out)
     if quick:
         train_size, test_size, epochs = 2000, 500, 3
-    units, layers = list(units), list(layers)
-    check_settings(units, layers, width, train_size, test_size, epochs, batch_size, lr)
+    units, layers, lr = check_settings(
+        units, layers, width, train_size, test_size, epochs, batch_size, lr
+    )
     data = _common.mnist(train_size, test_size, seed)
 
     runs = {}  # hidden sizes -> (train accuracy, test accuracy, parameters)
@@ -136,13 +112,11 @@ def plot(result, epochs, out, figures):
         ax.plot(settings, result[f"{name}_train_accuracy"], "o--", label="train")
         ax.plot(settings, result[f"{name}_accuracy"], "o-", label="test")
         ax.set_xticks(settings)
-        ax.set_xlabel(xlabel)
-        ax.grid(True, alpha=0.3)
+        _common.style(ax, xlabel)
     axes[0].set_xscale("log")
     axes[0].set_xticks(result["units"], [str(n) for n in result["units"]])
     axes[0].minorticks_off()
     axes[0].set_ylabel("accuracy")
     axes[0].legend()
     fig.suptitle(f"MNIST, ReLU networks, Adam, {epochs} epochs")
-    fig.tight_layout()
     _common.save_figure(fig, out, "tuning.png", figures)

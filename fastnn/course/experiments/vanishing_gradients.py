@@ -23,13 +23,11 @@ output h. What to look for: on the log scale of the figure, the sigmoid line fal
 toward the input, ReLU/He and tanh/Xavier stay flat, and the std 1 lines rise toward it.
 """
 
-import math
-
 import numpy as np
 
 from ... import nn, optim
 from ..._table import format_table
-from ...training import evaluate, fit
+from ...training import evaluate
 from . import _common
 
 # label -> (activation, initialiser: a number is a normal std), and whether it is trained
@@ -61,33 +59,13 @@ def gradient_norms(model, x, y):
 def train(model, x, y, epochs, batch_size, lr, seed):
     """Plain SGD: the optimizer that feels vanishing gradients fully (Adam would rescale them)."""
     sgd = optim.SGD(model.parameters(), lr=lr)
-    fit(model, x, y, optimizer=sgd, epochs=epochs, batch_size=batch_size, verbose=0, seed=seed)
+    _common.fit_quietly(model, x, y, sgd, epochs, batch_size, seed)
 
 
 def check_settings(depth, width, train_size, test_size, epochs, batch_size, lr, grad_batch):
-    for name, value in (
-        ("depth", depth),
-        ("width", width),
-        ("train_size", train_size),
-        ("test_size", test_size),
-        ("epochs", epochs),
-        ("batch_size", batch_size),
-        ("grad_batch", grad_batch),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if train_size + test_size > 10000:
-        raise ValueError(
-            f"train_size + test_size must be at most 10000 (the MNIST sample), "
-            f"got {train_size + test_size}"
-        )
-    if batch_size > train_size or grad_batch > train_size:
-        raise ValueError(
-            f"batch_size ({batch_size}) and grad_batch ({grad_batch}) must be at most "
-            f"train_size ({train_size})"
-        )
-    if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < math.inf:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    _common.check_counts(depth=depth, width=width, grad_batch=grad_batch)
+    _common.check_training(train_size, test_size, epochs, batch_size, lr)
+    _common.check_fits(grad_batch, "grad_batch", train_size)
 
 
 def vanishing_gradients(
@@ -219,10 +197,7 @@ def plot(weight, trained, hidden, epochs, out, figures):
         ax.set_xticks(np.arange(1, n + 1))
         ax.set_xticklabels(layer_names(n) if norms is not hidden else range(1, n + 1))
         ax.set_yscale("log")
-        ax.set_xlabel("layer (1 = next to the input)")
-        ax.set_title(title)
-        ax.grid(True, alpha=0.3)
+        _common.style(ax, "layer (1 = next to the input)", title=title)
     axes[0].set_ylabel("gradient norm")
     axes[0].legend(fontsize=8)
-    fig.tight_layout()
     _common.save_figure(fig, out, "vanishing_gradients.png", figures)

@@ -83,17 +83,6 @@ def summary(a):
     }
 
 
-def check_settings(samples, features, layers, bins):
-    for name, value in (
-        ("samples", samples),
-        ("features", features),
-        ("layers", layers),
-        ("bins", bins),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-
-
 def weight_init_histograms(
     *, quick=False, seed=0, out=None, file=None, samples=1000, features=100, layers=5, bins=30
 ):
@@ -106,7 +95,7 @@ def weight_init_histograms(
     per layer: mean, std, below_0.1, above_0.9).
     """
     out = _common.check_common(quick, seed, out)
-    check_settings(samples, features, layers, bins)
+    _common.check_counts(samples=samples, features=features, layers=layers, bins=bins)
     input_seq, weight_seq = np.random.SeedSequence(seed).spawn(2)
     x = np.random.default_rng(input_seq).standard_normal((samples, features), dtype=np.float32)
     # The same seeds for every case: each draws the same standard-normal weights, scaled.
@@ -153,5 +142,4 @@ def plot(label, counts, value_range, out, figures):
         ax.set_xlim(*value_range)
     shown = "outputs" if label.startswith("sigmoid") else "positive outputs"
     fig.suptitle(f"{label}: {shown} of each layer")
-    fig.tight_layout()
     _common.save_figure(fig, out, FILE_NAMES[label], figures)
