@@ -416,9 +416,10 @@ class Module:
 
 
 def _width(value):
-    return (
-        int(value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else None
-    )
+    """``value`` as a width if it is an int (``in_features`` of a user's module), else None."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    return None
 
 
 def _takes_input_grad(backward):
