@@ -427,3 +427,19 @@ def test_schedules_keep_the_contract_lr_is_lr_at_epoch():
     assert [cos.factor(e, 10) for e in (0, 2, 4, 6)] == pytest.approx([1.0, 0.5, 0.0, 0.0])
     for e in range(6):
         assert cos.lr_at(e, 10) == pytest.approx(0.01 + 0.09 * cos.factor(e, 10))
+
+
+def test_fit_options_are_fits_own_parameters():
+    # fit passes its arguments on as FitOptions, and distributed.fit takes FitOptions' fields:
+    # the three must name the same options, in the same order, with the same defaults.
+    import dataclasses
+    import inspect
+
+    from fastnn.training import FitOptions
+
+    params = list(inspect.signature(fn.fit).parameters.values())[3:]
+    fields = dataclasses.fields(FitOptions)
+    assert [p.name for p in params] == [f.name for f in fields]
+    assert [p.default for p in params] == [f.default for f in fields]
+    shown = list(inspect.signature(fn.distributed.fit).parameters)
+    assert shown == ["model", "x", "y", *[p.name for p in params], "comm", "threads"]

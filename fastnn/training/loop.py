@@ -92,23 +92,9 @@ def fit(
     current step and returns the history of the completed
     epochs (``history.interrupted`` is then true).
     """
-    options = FitOptions(
-        loss,
-        optimizer,
-        epochs,
-        batch_size,
-        validation_data,
-        validation_split,
-        metrics,
-        callbacks,
-        verbose,
-        seed,
-        resume,
-        shuffle,
-        check_finite,
-        log_every,
-        clip_norm,
-    )
+    # Every argument but the model and the data is an option: FitOptions has the same names,
+    # in the same order, with the same defaults (a test keeps the two in step).
+    options = FitOptions(**{k: v for k, v in locals().items() if k not in ("model", "x", "y")})
     return train(model, x, y, options, LocalRanks())
 
 

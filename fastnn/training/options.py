@@ -1,7 +1,6 @@
 """``fit``'s options as one value: ``FitOptions``, checked once before training starts."""
 
 import dataclasses
-import os
 
 from .. import optim
 from .._checks import check_bool, check_choice, check_int, check_real
@@ -64,7 +63,7 @@ class FitOptions:
             callbacks=callbacks,
             verbose=check_verbose(self.verbose),
             seed=None if self.seed is None else check_int(self.seed, "seed", low=0),
-            resume=None if self.resume is None else os.fspath(self.resume),
+            resume=self.resume,
             shuffle=check_bool(self.shuffle, "shuffle"),
             check_finite=check_bool(self.check_finite, "check_finite"),
             log_every=check_int(self.log_every, "log_every", low=1),
