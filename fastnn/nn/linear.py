@@ -16,7 +16,7 @@ from ..kernels import activations as _act_kernels
 from ..kernels import affine as _affine
 from . import init as _init
 from .activations import ACTIVATIONS, Activation
-from .module import Module, Parameter
+from .module import Module, Parameter, check_state
 
 # What Linear's ``activation`` may name: None or "identity" (no activation), or a name of the
 # ``ACTIVATIONS`` registry, each fused into the affine pass by its kernel code.
@@ -82,6 +82,17 @@ class Linear(Module):
     def _b(self):
         return self.bias.data if self.bias is not None else self._zero_bias
 
+    def _check_params(self, grads):
+        """The parameters' arrays have the layer's shapes and dtype (and the gradients, when
+        ``grads``, are writeable) before they go to a kernel."""
+        shape = (self.in_features, self.out_features)
+        check_state(self, "weight.data", self.weight.data, shape)
+        if grads:
+            check_state(self, "weight.grad", self.weight.grad, shape, writeable=True)
+        if self.bias is not None:
+            b = self.bias.grad if grads else self.bias.data
+            check_state(self, f"bias.{'grad' if grads else 'data'}", b, shape[1:], grads)
+
     def get_config(self):
         return {
             "in_features": self.in_features,
@@ -98,6 +109,7 @@ class Linear(Module):
     def forward(self, x):
         x = check_array(x, self._what, self.dtype)
         check_2d(x, self.in_features, self._what)
+        self._check_params(grads=False)
         y = self._buffer("y", (x.shape[0], self.out_features))
         _affine.affine_forward(x, self.weight.data, self._b(), self._act, self.alpha, y)
         self._x, self._y = x, y
@@ -117,7 +129,10 @@ class Linear(Module):
                 f"{self._what()}.backward: expected dout of shape {y.shape}, got {dout.shape}"
             )
         n = x.shape[0]
-        dz = self._buffer("dz", y.shape) if self._act != _act_kernels.IDENTITY else dout
+        self._check_params(grads=True)
+        # Unused without an activation (dout is read in its place), but the kernel's signature
+        # takes a writeable array there, which a read-only dout (np.load(mmap_mode="r")) is not.
+        dz = self._buffer("dz", y.shape)
         dx = self._buffer("dx", (n, self.in_features))
         db = self.bias.grad if self.bias is not None else self._buffer("db", (self.out_features,))
         _affine.affine_backward(
@@ -172,6 +187,15 @@ class Maxout(Module):
         self._fill(self.weight.data, check_seed(rng))
         self.bias.data.fill(0)
 
+    def _check_params(self, grads):
+        width = self.out_features * self.pieces
+        check_state(self, "weight.data", self.weight.data, (self.in_features, width))
+        if grads:
+            check_state(self, "weight.grad", self.weight.grad, (self.in_features, width), True)
+            check_state(self, "bias.grad", self.bias.grad, (width,), writeable=True)
+        else:
+            check_state(self, "bias.data", self.bias.data, (width,))
+
     def get_config(self):
         return {
             "in_features": self.in_features,
@@ -186,6 +210,7 @@ class Maxout(Module):
     def forward(self, x):
         x = check_array(x, self._what, self.dtype)
         check_2d(x, self.in_features, self._what)
+        self._check_params(grads=False)
         n = x.shape[0]
         z = self._buffer("z", (n, self.out_features * self.pieces))
         y = self._buffer("y", (n, self.out_features))
@@ -208,6 +233,7 @@ class Maxout(Module):
                 f"{self._what()}.backward: expected dout of shape {argmax.shape}, got {dout.shape}"
             )
         n = x.shape[0]
+        self._check_params(grads=True)
         dz = self._buffer("dz", (n, self.out_features * self.pieces))
         dx = self._buffer("dx", (n, self.in_features))
         _act_kernels.maxout_backward(dout, argmax, self.pieces, dz)

@@ -34,6 +34,25 @@ def check_labels(t, batch, classes, what):
     return np.ascontiguousarray(t, dtype=np.int64)
 
 
+def check_output(z, t, width, what):
+    """The model's output ``z`` for validated targets ``t`` (labels (batch,) in [0, width), or
+    targets (batch, width)) must be an array of shape (batch, width), of the targets' float
+    dtype, before a loss kernel indexes it."""
+    if (
+        not isinstance(z, np.ndarray)
+        or z.shape != (t.shape[0], width)
+        or z.dtype.char not in "fd"  # float32 or float64
+        or (t.ndim == 2 and z.dtype != t.dtype)
+    ):
+        got = f"{z.dtype} {z.shape}" if isinstance(z, np.ndarray) else type(z).__name__
+        dtype = t.dtype if t.ndim == 2 else "float32 or float64"
+        raise InvalidValueError(
+            f"{what}: the model returned {got} for {t.shape[0]} rows; expected {dtype} outputs "
+            f"of shape ({t.shape[0]}, {width}) (a module that changes the output width must "
+            "say so in io_widths())"
+        )
+
+
 class SoftmaxCrossEntropy:
     """Softmax then cross-entropy, fused, averaged over the batch.
 
@@ -69,10 +88,13 @@ class SoftmaxCrossEntropy:
 
     __call__ = forward
 
-    def _forward_checked_once(self, z, t):
-        """``forward`` for inputs the caller has already validated (``fastnn.fit`` checks the
-        labels once per fit, not once per step): ``z`` a contiguous float array, ``t`` int64
-        labels in range or float targets of z's shape and dtype."""
+    def _forward_checked_once(self, z, t, width):
+        """``forward`` for targets the caller has already validated (``fastnn.fit`` checks the
+        labels once per fit, not once per step): ``t`` int64 labels in [0, width) or float
+        targets of shape (batch, width). The model's output ``z`` is checked here, on every
+        call (a few comparisons): a module may return something other than its widths said,
+        and the kernel writes ``dz[i, label]`` without bounds checks."""
+        check_output(z, t, width, "SoftmaxCrossEntropy")
         if self._dz is None or self._dz.shape != z.shape or self._dz.dtype != z.dtype:
             self._dz = np.empty_like(z)
         if t.ndim == 2:
@@ -114,8 +136,10 @@ class MSELoss:
 
     __call__ = forward
 
-    def _forward_checked_once(self, y, t):
-        """``forward`` for inputs the caller has already validated (see SoftmaxCrossEntropy)."""
+    def _forward_checked_once(self, y, t, width):
+        """``forward`` for targets the caller has already validated; the model's output ``y``
+        is checked on every call (see SoftmaxCrossEntropy)."""
+        check_output(y, t, width, "MSELoss")
         if self._dy is None or self._dy.shape != y.shape or self._dy.dtype != y.dtype:
             self._dy = np.empty_like(y)
         self._y, self._t = y, t

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .._checks import as_array, check_bool, check_dtype, check_int
+from .._checks import DTYPES, as_array, check_bool, check_dtype, check_int
 from ..errors import InvalidTypeError, InvalidValueError
 from ..kernels.softmax_cross_entropy import softmax_forward
 
@@ -44,13 +44,22 @@ class Parameter:
 
     def __init__(self, data, decay=False):
         data = np.ascontiguousarray(data)
-        check_dtype(data.dtype)
+        check_dtype(data.dtype)  # a ValueError naming the dtypes, as for a layer's dtype=
         self.data = data
         self.grad = np.zeros_like(data)
         self.decay = check_bool(decay, "decay")
 
     def __setattr__(self, name, value):
         # Reading an attribute stays a plain slot access; only rebinding goes through here.
+        if name != "decay":
+            if not isinstance(value, np.ndarray):
+                raise InvalidTypeError(
+                    f"Parameter.{name} must be a numpy array, got {type(value).__name__}"
+                )
+            if value.dtype not in DTYPES:
+                raise InvalidTypeError(
+                    f"Parameter.{name} must be float32 or float64, got {value.dtype}"
+                )
         object.__setattr__(self, name, value)
         if name != "decay":
             Parameter.rebinds += 1
@@ -111,6 +120,13 @@ def pack_parameters(params):
         )
     if len({id(p) for p in params}) != len(params):
         raise InvalidValueError("a parameter appears more than once")
+    for i, p in enumerate(params):
+        # An optimizer pairs data[i] with grad[i] in the flat buffers: the two must match.
+        if p.grad.shape != p.data.shape:
+            raise InvalidValueError(
+                f"parameter {i}: its grad has shape {p.grad.shape} and its data {p.data.shape}; "
+                "expected one shape"
+            )
     data = flat_views([p.data for p in params])
     grad = flat_views([p.grad for p in params])
     if data is not None and grad is not None:
@@ -145,6 +161,38 @@ def eval_lock(module):
         if lock is None:
             lock = _EVAL_LOCKS[module] = threading.RLock()
         return lock
+
+
+def check_state(module, name, a, shape, writeable=False):
+    """Before a kernel call: ``a``, the array ``module`` holds as ``name``, must be an array of
+    ``shape`` and the module's dtype, and writeable when the kernel writes into it.
+
+    Kernels do no bounds checking, and a parameter's arrays can be swapped (``p.data = ...``)
+    or a layer's sizes changed at any time, so each layer checks the arrays it hands over on
+    every call: a few comparisons. Raises ``InvalidTypeError`` for a wrong type or dtype and
+    ``InvalidValueError`` for a wrong shape or a read-only array.
+    """
+    if (
+        not isinstance(a, np.ndarray)
+        or a.shape != shape
+        or a.dtype != module.dtype
+        or (writeable and not a.flags.writeable)
+    ):
+        _refuse_state(module, name, a, shape, writeable)
+
+
+def _refuse_state(module, name, a, shape, writeable):
+    what = f"{module!r}: {name}" if "\n" not in repr(module) else f"{type(module).__name__}: {name}"
+    if not isinstance(a, np.ndarray):
+        raise InvalidTypeError(f"{what} must be a numpy array, got {type(a).__name__}")
+    if a.dtype != module.dtype:
+        raise InvalidTypeError(
+            f"{what} has dtype {a.dtype}, expected the layer's {module.dtype} "
+            "(module.to(dtype) converts a whole model)"
+        )
+    if a.shape != shape:
+        raise InvalidValueError(f"{what} has shape {a.shape}, expected {shape}")
+    raise InvalidValueError(f"{what} is read-only; the layer writes into it")
 
 
 class Module:

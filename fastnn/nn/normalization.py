@@ -12,7 +12,7 @@ from ..kernels.batchnorm import (
     batchnorm_forward_train,
     batchnorm_update_running,
 )
-from .module import Module, Parameter
+from .module import Module, Parameter, check_state
 
 
 class BatchNorm(Module):
@@ -54,6 +54,19 @@ class BatchNorm(Module):
     def io_widths(self):
         return self.num_features, self.num_features
 
+    def _check_arrays(self, grads):
+        """The arrays that go to the kernels have the layer's shape and dtype, and those the
+        kernels write are writeable (the running statistics in training, the gradients)."""
+        d = (self.num_features,)
+        check_state(self, "weight.data", self.weight.data, d)
+        for name in self._persistent:
+            check_state(self, name, getattr(self, name), d, writeable=self.training and not grads)
+        if grads:
+            check_state(self, "weight.grad", self.weight.grad, d, writeable=True)
+            check_state(self, "bias.grad", self.bias.grad, d, writeable=True)
+        else:
+            check_state(self, "bias.data", self.bias.data, d)
+
     def get_config(self):
         return {"num_features": self.num_features, "momentum": self.momentum, "eps": self.eps}
 
@@ -61,6 +74,7 @@ class BatchNorm(Module):
         """x: (batch, num_features) -> (batch, num_features)."""
         x = check_array(x, self._name, self.dtype)
         check_2d(x, self.num_features, self._name)
+        self._check_arrays(grads=False)
         n, d = x.shape
         if self.training and n < 2:
             raise InvalidValueError(
@@ -115,6 +129,7 @@ class BatchNorm(Module):
             raise InvalidValueError(
                 f"{self._name()}.backward: expected dout of shape {a.shape}, got {dout.shape}"
             )
+        self._check_arrays(grads=True)
         dx = self._buffer("dx", dout.shape)
         work = self._work_for(dout.shape[0])
         if mode == "train":

@@ -108,7 +108,7 @@ class Optimizer:
         for name, value in hyperparameters.items():
             setattr(self, name, value)
         self._check_settings()
-        self.params = params
+        self.params = tuple(params)
         self.state = {}
         self._data = None
         self._pack()
@@ -121,6 +121,12 @@ class Optimizer:
         self.state = {}
 
     def __setattr__(self, name, value):
+        if name == "params" and "params" in self.__dict__:
+            # The flat buffers, the state and the decay mask are laid out for these parameters.
+            raise InvalidValueError(
+                f"{type(self).__name__}: the parameters are fixed when an optimizer is made; "
+                "make a new optimizer for other parameters"
+            )
         check = _CHECKS.get(name)
         if check is not None and name in self.__dict__.get("_hyper", ()):
             value = check(value)
@@ -161,11 +167,28 @@ class Optimizer:
         return self._data, self._grad
 
     def _buffer(self, name, fill=0.0):
-        """State buffer ``name``, created filled with ``fill`` the first time it is needed."""
+        """State buffer ``name``, created filled with ``fill`` the first time it is needed, and
+        checked every time: ``state`` is a public dict, and the kernel writes the buffer over
+        the whole flat length without bounds checks."""
         buf = self.state.get(name)
         if buf is None:
             buf = np.full(self._data.size, fill, dtype=self._data.dtype)
             self.state[name] = buf
+        elif (
+            not isinstance(buf, np.ndarray)
+            or buf.shape != self._data.shape
+            or buf.dtype != self._data.dtype
+            or not buf.flags.writeable
+        ):
+            raise InvalidValueError(
+                f"{type(self).__name__}: state[{name!r}] must be a writeable {self._data.dtype} "
+                f"array of shape {self._data.shape}, got "
+                + (
+                    f"{buf.dtype} {buf.shape}{'' if buf.flags.writeable else ' read-only'}"
+                    if isinstance(buf, np.ndarray)
+                    else type(buf).__name__
+                )
+            )
         return buf
 
     # -- public API --------------------------------------------------------------------------

@@ -250,13 +250,13 @@ class MPIRanks(LocalRanks):
             a /= self.size
         return float(sums[0]), int(round(sums[1]))
 
-    def evaluate(self, model, loss, x, t, labels, metrics, batch_size):
+    def evaluate(self, model, loss, x, t, labels, width, metrics, batch_size):
         """``evaluate_rows`` over this rank's contiguous share of the rows, reduced."""
         lo, hi = _slice_bounds(x.shape[0], self.rank, self.size)
         sums = np.zeros(3, dtype=np.float64)
         if hi > lo:
             figures = evaluate_rows(
-                model, loss, x[lo:hi], t[lo:hi], labels[lo:hi], metrics, batch_size
+                model, loss, x[lo:hi], t[lo:hi], labels[lo:hi], width, metrics, batch_size
             )
             sums[:] = figures["loss"] * (hi - lo), figures.get("accuracy", 0.0) * (hi - lo), hi - lo
         self.comm.Allreduce(self.MPI.IN_PLACE, sums, op=self.MPI.SUM)
@@ -324,10 +324,10 @@ def evaluate(
     reduced: every rank passes the same (x, y) and gets the same dict."""
     comm = _comm(comm)
     abort_on_error(comm)
-    loss, metrics, batch_size, x, t, labels = checked_evaluation(
+    loss, metrics, batch_size, rows = checked_evaluation(
         model, x, y, loss, metrics, batch_size, check_finite
     )
-    return MPIRanks(comm).evaluate(model, loss, x, t, labels, metrics, batch_size)
+    return MPIRanks(comm).evaluate(model, loss, *rows, metrics, batch_size)
 
 
 def parameters_agree(model, comm=None):

@@ -34,7 +34,8 @@ def model_widths(model, x):
 
 
 def check_xy(model, loss, x, y, what, check_finite):
-    """(x, y for the loss, labels for accuracy), checked and converted once.
+    """(x, y for the loss, labels for accuracy, the model's output width), checked and
+    converted once.
 
     ``x`` becomes a C-contiguous array of the model's dtype of shape (n, inputs); ``y`` int64
     labels in [0, outputs) for cross-entropy with labels, else targets (n, outputs) of the
@@ -58,7 +59,7 @@ def check_xy(model, loss, x, y, what, check_finite):
     y_arr = np.asarray(y)
     if isinstance(loss, SoftmaxCrossEntropy) and y_arr.ndim == 1:
         labels = check_labels(y_arr, n, n_out, f"{what} y")
-        return x, labels, labels
+        return x, labels, labels, n_out
     if isinstance(loss, MSELoss) and y_arr.ndim == 1 and n_out == 1:
         y_arr = y_arr.reshape(-1, 1)
     t = check_array(y_arr, f"{what} y", model.dtype)
@@ -67,15 +68,16 @@ def check_xy(model, loss, x, y, what, check_finite):
         raise InvalidValueError(f"{what}: expected {kind} of shape ({n}, {n_out}), got {t.shape}")
     if check_finite and not np.isfinite(t).all():
         raise InvalidValueError(f"{what}: y holds NaN or infinite values")
-    return x, t, t.argmax(axis=1).astype(np.int64)
+    return x, t, t.argmax(axis=1).astype(np.int64), n_out
 
 
-def split_validation(x, t, labels, fraction, rng):
-    """((x, t, labels) to train on, the same held out): a random ``fraction`` of the rows."""
+def split_validation(x, t, labels, width, fraction, rng):
+    """((x, t, labels, width) to train on, the same held out): a random ``fraction`` of the
+    rows."""
     n = x.shape[0]
     n_val = int(round(n * fraction))
     if not 1 <= n_val < n:
         raise InvalidValueError(f"validation_split={fraction} of {n} rows leaves an empty split")
     order = rng.permutation(n)
     val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
-    return (x[train], t[train], labels[train]), (x[val], t[val], labels[val])
+    return (x[train], t[train], labels[train], width), (x[val], t[val], labels[val], width)

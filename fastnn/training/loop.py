@@ -202,7 +202,7 @@ def train(model, x, y, options, ranks):
                     else:
                         xs, ts = batches.gather(idx)
                         z = model.forward(xs)
-                        value = loss._forward_checked_once(z, ts)
+                        value = loss._forward_checked_once(z, ts, batches.width)
                         total += value * m
                         seen += m
                         if batches.track_accuracy:
@@ -272,7 +272,7 @@ def _prepare(model, x, y, o, ranks):
     """Everything before the first step: the data checked (and split for validation), the
     checkpoint resumed, the seed agreed, the ranks started, the batch buffers allocated.
     Returns (trainer, batches, validation rows or None, shuffle generator, first epoch)."""
-    x, t, labels = check_xy(model, o.loss, x, y, "fit", o.check_finite)
+    x, t, labels, width = check_xy(model, o.loss, x, y, "fit", o.check_finite)
     has_validation = o.validation_data is not None or o.validation_split is not None
     trainer = Trainer(model, o, History(), has_validation)
     seed, start_epoch, saved = o.seed, 0, None
@@ -291,7 +291,9 @@ def _prepare(model, x, y, o, ranks):
     val = None
     if o.validation_split is not None:
         split_rng = np.random.default_rng(split_seq)
-        (x, t, labels), val = split_validation(x, t, labels, o.validation_split, split_rng)
+        (x, t, labels, _), val = split_validation(
+            x, t, labels, width, o.validation_split, split_rng
+        )
     elif o.validation_data is not None:
         val = check_xy(model, o.loss, *o.validation_data, "fit validation_data", o.check_finite)
     n, batch_size = x.shape[0], o.batch_size
@@ -301,7 +303,7 @@ def _prepare(model, x, y, o, ranks):
     _check_batch_norm(model, n, batch_size, ranks, before_start=True)
     ranks.start(model, o.optimizer, x, val, seed, batch_size, o.epochs, o.shuffle, saved)
     _check_batch_norm(model, n, batch_size, ranks, before_start=False)
-    batches = Batches(x, t, labels, batch_size, ranks, "accuracy" in o.metrics)
+    batches = Batches(x, t, labels, width, batch_size, ranks, "accuracy" in o.metrics)
     trainer.steps = batches.steps
     return trainer, batches, val, shuffle_rng, start_epoch
 

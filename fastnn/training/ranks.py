@@ -44,9 +44,9 @@ class LocalRanks:
         """The epoch's loss sum and correct count over all ranks."""
         return total, correct
 
-    def evaluate(self, model, loss, x, t, labels, metrics, batch_size):
+    def evaluate(self, model, loss, x, t, labels, width, metrics, batch_size):
         """``evaluate_rows`` over every rank's share of the rows."""
-        return evaluate_rows(model, loss, x, t, labels, metrics, batch_size)
+        return evaluate_rows(model, loss, x, t, labels, width, metrics, batch_size)
 
     def record_rngs(self, model, state):
         """Add what a checkpoint needs of the ranks' random generators to ``state``."""
