@@ -121,6 +121,11 @@ class Optimizer:
         self.state = {}
 
     def __setattr__(self, name, value):
+        if name == "state" and not isinstance(value, dict):
+            raise InvalidTypeError(
+                f"{type(self).__name__}.state must be a dict of name -> array, "
+                f"got {type(value).__name__}"
+            )
         if name == "params" and "params" in self.__dict__:
             # The flat buffers, the state and the decay mask are laid out for these parameters.
             raise InvalidValueError(
