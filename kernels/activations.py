@@ -84,7 +84,8 @@ def _forward_range(x, out, act, alpha, lo, hi):
     if act == RELU:
         for i in range(lo, hi):
             v = x[i]
-            out[i] = v if v > 0 else 0
+            # Written so that NaN passes through (NaN <= 0 is false), as np.maximum keeps it.
+            out[i] = 0 if v <= 0 else v
     elif act == SIGMOID:
         for i in range(lo, hi):
             out[i] = _sigmoid(x[i])
@@ -255,7 +256,8 @@ def _maxout_forward_rows(z, pieces, out, argmax, lo, hi):
             k_best = np.uint64(0)  # unsigned like k: Numba would unify int64 and uint64 to float
             for k in range(np.uint64(1), p):
                 v = zi[base + k]
-                if v > best:
+                # The first NaN wins and stays, as in np.max and np.argmax.
+                if v > best or (v != v and best == best):
                     best = v
                     k_best = k
             oi[j] = best
