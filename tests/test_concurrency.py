@@ -13,6 +13,7 @@ import textwrap
 import threading
 
 import numpy as np
+import pytest
 
 import fastnn as fn
 from fastnn.kernels._config import PARALLEL_MIN
@@ -175,3 +176,44 @@ def test_workqueue_serialisation_applies_to_every_kernel():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "('workqueue', True) ['SerialisedKernel']"
+
+
+def test_fit_holds_its_model_other_threads_get_a_clear_error():
+    # fit flips the model's mode and shares the layers' work buffers with predict: a predict
+    # from another thread during fit silently changed the training (or failed with a
+    # misleading shape error). Now fit holds the model; other threads are refused at once.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+    model = fn.MLP([6, 8, 3], seed=0)
+    started, proceed = threading.Event(), threading.Event()
+    seen = {}
+
+    class Pause(fn.callbacks.Callback):
+        def on_epoch_begin(self, trainer, epoch):
+            seen["own predict"] = trainer.model.predict(x[:2]).shape  # the fit's thread may
+            started.set()
+            assert proceed.wait(30)
+
+    errors = []
+    worker = threading.Thread(
+        target=lambda: errors.append(
+            fn.fit(model, x, y, epochs=1, batch_size=16, verbose=0, callbacks=[Pause()])
+        )
+    )
+    worker.start()
+    assert started.wait(30)
+    try:
+        for call in (
+            lambda: model.predict(x),
+            lambda: fn.evaluate(model, x, y),
+            lambda: fn.fit(model, x, y, epochs=1, verbose=0),
+        ):
+            with pytest.raises(RuntimeError, match="being trained by fit in another thread"):
+                call()
+    finally:
+        proceed.set()
+        worker.join(60)
+    assert seen["own predict"] == (2, 3)
+    assert len(errors) == 1 and errors[0].epochs == 1  # the fit itself finished
+    assert model.predict(x).shape == (64, 3)  # and the model is free again

@@ -87,3 +87,32 @@ def test_validation(func):
         func(function_2, 3.0)
     with pytest.raises(TypeError, match="callable"):
         func(None, [1.0, 2.0])
+
+
+def test_numerical_gradient_of_a_view_perturbs_the_viewed_array():
+    # A transposed or strided view: the perturbation must reach what f reads (it used to be
+    # made on a reshaped copy, and the gradient came back all zeros).
+    w = np.arange(6.0).reshape(2, 3)
+
+    def f(_):
+        return float(np.sum(w**2))
+
+    np.testing.assert_allclose(numerical_gradient(f, w.T), 2 * w.T, rtol=1e-6)
+    np.testing.assert_allclose(numerical_gradient(f, w[:, ::2]), 2 * w[:, ::2], rtol=1e-6)
+
+
+def test_numerical_gradient_puts_x_back_when_f_raises():
+    x = np.array([1.0, 2.0, 3.0])
+    calls = []
+
+    def f(v):
+        calls.append(v.copy())
+        if len(calls) == 3:
+            raise RuntimeError("f failed")
+        return float(v.sum())
+
+    with pytest.raises(RuntimeError, match="f failed"):
+        numerical_gradient(f, x)
+    np.testing.assert_array_equal(x, [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="read-only"):
+        numerical_gradient(f, np.frombuffer(b"\0" * 8, dtype=np.float64))

@@ -11,23 +11,28 @@ from ..errors import InvalidTypeError, InvalidValueError
 def numerical_gradient(f, x, eps=1e-6):
     """Central-difference gradient of the scalar function ``f`` at ``x`` (float64).
 
-    ``f`` is called with ``x`` modified in place, one element at a time, and ``x`` is restored
-    afterwards. Returns an array of ``x``'s shape: (f(x + eps) - f(x - eps)) / (2 eps).
+    ``f`` is called with ``x`` itself modified in place, one element at a time (so ``x`` may
+    be a view, ``w.T`` or ``w[:, ::2]``, of what ``f`` reads), and each element is put back,
+    also when ``f`` raises. ``x``: a writeable float64 array. Returns an array of ``x``'s
+    shape: (f(x + eps) - f(x - eps)) / (2 eps).
     """
     x = np.asarray(x)
     if x.dtype != np.float64:
         raise InvalidTypeError(f"numerical_gradient needs a float64 array, got {x.dtype}")
-    grad = np.zeros_like(x)
-    flat = x.reshape(-1)
-    gflat = grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        fp = float(f(x))
-        flat[i] = old - eps
-        fm = float(f(x))
-        flat[i] = old
-        gflat[i] = (fp - fm) / (2 * eps)
+    if not x.flags.writeable:
+        raise InvalidValueError("numerical_gradient: x is read-only; it is perturbed in place")
+    eps = check_real(eps, "eps", low=0.0, closed="right")
+    grad = np.zeros(x.shape)
+    for i in np.ndindex(x.shape):  # x[i] is an element of x itself, whatever its strides
+        old = x[i]
+        try:
+            x[i] = old + eps
+            fp = float(f(x))
+            x[i] = old - eps
+            fm = float(f(x))
+        finally:
+            x[i] = old
+        grad[i] = (fp - fm) / (2 * eps)
     return grad
 
 

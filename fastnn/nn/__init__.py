@@ -28,7 +28,15 @@ from .losses import (  # noqa: F401
     check_labels,
     sum_squared_error,
 )
-from .module import SAME, Module, Parameter, eval_lock, pack_parameters  # noqa: F401
+from .module import (  # noqa: F401
+    SAME,
+    Module,
+    Parameter,
+    eval_lock,
+    held_for_training,
+    pack_parameters,
+    using,
+)
 from .normalization import BatchNorm
 
 # The layer classes a fastnn file may name, by class name: ``fastnn.files`` rebuilds a saved

@@ -12,11 +12,12 @@ import inspect
 import threading
 import weakref
 from collections.abc import Mapping
+from contextlib import contextmanager
 
 import numpy as np
 
 from .._checks import DTYPES, as_array, check_bool, check_dtype, check_int
-from ..errors import InvalidTypeError, InvalidValueError
+from ..errors import InvalidTypeError, InvalidValueError, StateError
 from ..kernels.softmax_cross_entropy import softmax_forward
 
 # Distinct batch shapes a layer keeps work buffers for before it drops them all.
@@ -161,6 +162,36 @@ def eval_lock(module):
         if lock is None:
             lock = _EVAL_LOCKS[module] = threading.RLock()
         return lock
+
+
+# Models being trained, and by which thread: fit holds a model for its whole run.
+_TRAINED_BY = weakref.WeakKeyDictionary()
+
+
+def using(module):
+    """The lock that ``predict`` and ``evaluate`` hold while they run ``module``, after
+    checking that no other thread is training it: ``StateError`` then, rather than a wait as
+    long as the training (or outputs from a model caught between two steps)."""
+    owner = _TRAINED_BY.get(module)
+    if owner is not None and owner != threading.get_ident():
+        raise StateError(
+            f"{type(module).__name__} is being trained by fit in another thread; predict with "
+            "it after fit returns, or with a copy (copy.deepcopy(model) before fit)"
+        )
+    return eval_lock(module)
+
+
+@contextmanager
+def held_for_training(module):
+    """Hold ``module`` for a ``fit``: wait for the ``predict`` calls in flight, then keep the
+    model's lock until training ends; other threads' ``predict``, ``evaluate`` and ``fit``
+    on it raise ``StateError`` meanwhile (the thread running fit may still use it)."""
+    with using(module):
+        _TRAINED_BY[module] = threading.get_ident()
+        try:
+            yield
+        finally:
+            del _TRAINED_BY[module]
 
 
 def check_state(module, name, a, shape, writeable=False):
@@ -350,7 +381,7 @@ class Module:
             raise InvalidValueError(
                 f"{type(self).__name__}.predict: expected a non-empty batch, got {x.shape}"
             )
-        with eval_lock(self):
+        with using(self):
             was_training = self.training
             self.eval()
             try:

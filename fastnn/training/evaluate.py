@@ -4,7 +4,7 @@ import numpy as np
 
 from .._checks import check_int
 from ..errors import InvalidTypeError
-from ..nn import Module, eval_lock
+from ..nn import Module, using
 from .inputs import check_xy
 from .options import resolve_loss, resolve_metrics
 
@@ -49,5 +49,5 @@ def evaluate(model, x, y, loss="cross_entropy", metrics=None, batch_size=1024, c
     loss, metrics, batch_size, rows = checked_evaluation(
         model, x, y, loss, metrics, batch_size, check_finite
     )
-    with eval_lock(model):  # as predict: several threads may evaluate one model
+    with using(model):  # as predict: several threads may evaluate one model, in turn
         return evaluate_rows(model, loss, *rows, metrics, batch_size)

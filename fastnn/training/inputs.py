@@ -5,7 +5,7 @@ import numpy as np
 
 from .._checks import check_array, check_bool
 from ..errors import InvalidValueError
-from ..nn import SAME, MSELoss, SoftmaxCrossEntropy, check_labels, eval_lock
+from ..nn import SAME, MSELoss, SoftmaxCrossEntropy, check_labels, using
 
 
 def model_widths(model, x):
@@ -17,7 +17,7 @@ def model_widths(model, x):
     if n_out == SAME:
         n_out = x.shape[1] if n_in is None else n_in
     if n_out is None:
-        with eval_lock(model):
+        with using(model):
             was_training = model.training
             model.eval()
             try:

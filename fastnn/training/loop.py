@@ -23,7 +23,7 @@ import numpy as np
 
 from .._checks import check_int
 from ..errors import InvalidTypeError, InvalidValueError
-from ..nn import BatchNorm, Module
+from ..nn import BatchNorm, Module, held_for_training
 from ..optim.clip import global_norm
 from . import checkpoint
 from .batches import Batches
@@ -152,9 +152,15 @@ class Trainer:
 
 def train(model, x, y, options, ranks):
     """``fit``'s body: train ``model`` with ``options`` (a ``FitOptions``) on the rank group
-    ``ranks`` (``LocalRanks()`` in one process; ``fastnn.distributed`` passes its own)."""
+    ``ranks`` (``LocalRanks()`` in one process; ``fastnn.distributed`` passes its own). The
+    model is held for the whole run: other threads' predict, evaluate and fit on it refuse."""
     if not isinstance(model, Module):
         raise InvalidTypeError(f"fit: expected a fastnn model, got {type(model).__name__}")
+    with held_for_training(model):
+        return _train(model, x, y, options, ranks)
+
+
+def _train(model, x, y, options, ranks):
     o = options.checked(model)
     trainer, batches, val, shuffle_rng, start_epoch = _prepare(model, x, y, o, ranks)
     history, optimizer, loss = trainer.history, o.optimizer, o.loss
