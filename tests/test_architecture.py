@@ -24,8 +24,8 @@ KERNELS = Path(fastnn.kernels.__file__).parent  # kernels/, installed as fastnn.
 # fastnn.nn.module) and of any lower layer, never of its own layer's other packages or above.
 LAYERS = [
     ["fastnn.kernels"],
-    ["fastnn.errors", "fastnn._version", "fastnn._table", "fastnn._atomic"],
-    ["fastnn._checks", "fastnn.plotting"],
+    ["fastnn.errors", "fastnn._version", "fastnn._table"],
+    ["fastnn._checks", "fastnn._atomic", "fastnn.plotting"],
     ["fastnn.threads"],
     ["fastnn.nn", "fastnn.data"],
     ["fastnn.optim"],

@@ -4,8 +4,9 @@ a bad flag is refused with the wording the library uses) and the error for bad i
 import argparse
 from pathlib import Path
 
+from .._atomic import target
 from .._checks import check_int, check_real
-from ..errors import InvalidValueError
+from ..errors import FastnnError, InvalidValueError
 
 
 class UsageError(InvalidValueError):
@@ -20,11 +21,16 @@ class Parser(argparse.ArgumentParser):
 
 
 def check_folder(path, flag):
-    """``UsageError`` unless the folder ``path`` is to be written into exists (checked before
-    training, not after it)."""
+    """``UsageError`` unless ``path`` can be written: its folder exists and it is not a
+    folder, a device or another file that is not a regular one (checked before training, not
+    after it)."""
     folder = Path(path).parent
     if not folder.is_dir():
         raise UsageError(f"{flag} {path}: the folder {folder} does not exist")
+    try:
+        target(path)
+    except (FastnnError, OSError) as e:
+        raise UsageError(f"{flag} {path}: {e}") from None
 
 
 def integer(name, low=None):

@@ -4,6 +4,7 @@ import sys
 
 import numpy as np
 
+from .._atomic import atomic_write
 from ..data.idx import read_idx
 from ..data.sources import flatten, load_data
 from ..files import load
@@ -22,7 +23,12 @@ def add_parsers(subparsers):
     p.add_argument("model", help="a file written by fastnn train or fastnn.save")
     p.add_argument("input", help="an .npz with x, an .npy array, or an IDX images file")
     p.add_argument("--proba", action="store_true", help="print class probabilities instead")
-    p.add_argument("--output", "-o", default=None, help="write to .npy or .csv instead of stdout")
+    p.add_argument(
+        "--output",
+        "-o",
+        default=None,
+        help="write to this file instead of stdout: .csv as text, any other name as .npy",
+    )
     p.set_defaults(run=predict_cmd)
 
 
@@ -72,10 +78,12 @@ def predict_cmd(args):
         out = model.predict_classes(x)
         lines = (str(c) for c in out)
     if args.output:
-        if args.output.endswith(".csv"):
-            np.savetxt(args.output, out, delimiter=",", fmt="%.6g" if args.proba else "%d")
-        else:
-            np.save(args.output, out, allow_pickle=False)
+        # Written to the very path given (np.save alone would add ".npy" to another name).
+        with atomic_write(args.output) as f:
+            if args.output.endswith(".csv"):
+                np.savetxt(f, out, delimiter=",", fmt="%.6g" if args.proba else "%d")
+            else:
+                np.save(f, out, allow_pickle=False)
         print(f"wrote {len(out)} predictions to {args.output}")
     else:
         sys.stdout.write("\n".join(lines) + "\n")

@@ -20,6 +20,10 @@ from ..training import TrainingDivergedError, callbacks, distributed
 from .args import UsageError, check_folder, init_arg, integer, real, sizes
 
 DEFAULT_OUTPUT = "fastnn-model.npz"
+# The most parameters a model of fastnn train may have: 2**30 (4 GiB of float32 weights, and
+# as much again for gradients and optimizer state). More is a typo in --layers, or labels that
+# are not class numbers, rather than a network to train on a CPU.
+MAX_PARAMETERS = 2**30
 
 
 def add_parser(subparsers):
@@ -207,7 +211,18 @@ def _train_model(args, comm=None):
         if args.checkpoint:
             check_folder(args.checkpoint, "--checkpoint")
     classes = int(max(y_train.max(), y_test.max())) + 1
+    if classes > len(x_train):
+        raise UsageError(
+            f"--data {args.data}: the labels go up to {classes - 1}, more classes than the "
+            f"{len(x_train)} training rows; expected class numbers 0, 1, ..., k - 1"
+        )
     sizes = [x_train.shape[1], *args.layers, classes]
+    parameters = sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False))
+    if parameters > MAX_PARAMETERS:
+        raise UsageError(
+            f"--layers {','.join(map(str, args.layers))}: a {'-'.join(map(str, sizes))} "
+            f"network has {parameters:,} parameters; fastnn train allows {MAX_PARAMETERS:,}"
+        )
     model = MLP(
         sizes,
         activation=args.activation,
