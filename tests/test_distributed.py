@@ -339,3 +339,64 @@ def test_cli_distributed_error_exits_with_the_message(tmp_path):
     )
     assert result.returncode == 2
     assert re.search(r"fastnn train: error \(rank \d\): --data 'missing.npz'", result.stderr)
+
+
+# -- the ranks agree on everything that shapes training (issue 14, item 14) -------------------
+DISAGREE = """
+    import sys
+    import numpy as np
+    import fastnn as fn
+    from fastnn import distributed
+    from mpi4py import MPI
+
+    rank = MPI.COMM_WORLD.Get_rank()
+    case = sys.argv[1]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+    model = fn.MLP([6, 8, 3], seed=0)
+    lr = 0.01 if case == "lr" and rank == 1 else 0.1
+    opt = fn.optim.SGD(model.parameters(), lr=lr)
+    callbacks = []
+    if case == "early stopping" and rank == 0:
+        callbacks = [fn.callbacks.EarlyStopping("loss", patience=0, min_delta=10.0)]
+
+    class StopOnRank0(fn.callbacks.Callback):
+        def on_epoch_end(self, trainer, epoch, logs):
+            if MPI.COMM_WORLD.Get_rank() == 0 and epoch == 1:
+                trainer.stop_training = True
+
+    if case == "stop":
+        callbacks = [StopOnRank0()]
+    clip = 1.0 if case == "clip" and rank == 0 else None
+    history = distributed.fit(model, x, y, optimizer=opt, epochs=6, batch_size=16, seed=0,
+                              verbose=0, callbacks=callbacks, clip_norm=clip, threads=1)
+    print(f"rank {rank}: {history.epochs} epochs, agree {distributed.parameters_agree(model)}")
+"""
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("lr", "the ranks disagree on optimizer hyperparameters"),
+        ("clip", "the ranks disagree on clip_norm"),
+        ("early stopping", "the ranks disagree on callbacks"),
+    ],
+)
+def test_ranks_with_other_settings_are_refused(case, message, tmp_path):
+    # They used to train silently to different models (lr, clip_norm), or hang (an
+    # EarlyStopping on rank 0 only ended rank 0's loop and left rank 1 in a collective).
+    script = write_script(tmp_path, "disagree.py", DISAGREE)
+    proc = run_mpi([script, case], tmp_path, timeout=120)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+
+
+def test_a_stop_decided_on_rank_0_ends_every_rank(tmp_path):
+    script = write_script(tmp_path, "disagree.py", DISAGREE)
+    proc = run_mpi([script, "stop"], tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(proc.stdout.split("\n")[:2]) == [
+        "rank 0: 2 epochs, agree True",
+        "rank 1: 2 epochs, agree True",
+    ]

@@ -38,7 +38,8 @@ import traceback
 
 import numpy as np
 
-from ..errors import InvalidTypeError, InvalidValueError
+from .. import files
+from ..errors import FastnnError, InvalidTypeError, InvalidValueError
 from ..threads import set_num_threads
 from . import checkpoint
 from .evaluate import checked_evaluation, evaluate_rows
@@ -156,6 +157,21 @@ def _set_threads(comm, threads):
 
 
 # -- the ranks of an MPI job, as fit's loop sees them ----------------------------------------
+def _describe(model):
+    """The model's layers and settings as comparable data (a fastnn file's architecture, or,
+    for modules of a user's own, their classes and widths)."""
+    try:
+        return files.architecture(model)
+    except FastnnError:
+        return [(type(m).__name__, m.io_widths()) for m in model.modules()]
+
+
+def _describe_callback(cb):
+    """A callback's class and its plain settings (numbers, strings, flags)."""
+    plain = (bool, int, float, str, type(None))
+    return [type(cb).__name__, {k: v for k, v in vars(cb).items() if isinstance(v, plain)}]
+
+
 def _slice_bounds(m, rank, size):
     """Rows [lo, hi) of a global batch of ``m`` rows that ``rank`` of ``size`` takes."""
     return (rank * m) // size, ((rank + 1) * m) // size
@@ -184,25 +200,39 @@ class MPIRanks(LocalRanks):
     def agree_seed(self, seed):
         return self.comm.bcast(seed, root=0)
 
-    def start(self, model, optimizer, x, val, seed, batch_size, epochs, shuffle, saved):
-        """Check the ranks agree, broadcast rank 0's parameters, seed per-rank dropout."""
+    def start(self, model, options, x, val, seed, saved):
+        """Check the ranks agree, broadcast rank 0's parameters, seed per-rank dropout.
+
+        The ranks must agree on everything that shapes the training: the data's sizes, the
+        model (its layers and their settings), the loss, every optimizer hyperparameter, the
+        fit's settings and the callbacks (their classes and settings); a rank with another
+        learning rate, say, would train another model without an error."""
+        o, optimizer = options, options.optimizer
         n_val = 0 if val is None else val[0].shape[0]
         facts = {
             "training rows": x.shape[0],
             "features": x.shape[1],
             "validation rows": n_val,
+            "model": _describe(model),
             "parameters": optimizer.flat_buffers()[0].size,
             "dtype": str(optimizer.flat_buffers()[0].dtype),
+            "loss": type(o.loss).__name__,
+            "metrics": list(o.metrics),
             "optimizer": type(optimizer).__name__,
-            "batch_size": batch_size,
-            "epochs": epochs,
-            "shuffle": bool(shuffle),
+            "optimizer hyperparameters": optimizer.hyperparameters(),
+            "optimizer step count": optimizer.step_count,
+            "batch_size": o.batch_size,
+            "epochs": o.epochs,
+            "shuffle": o.shuffle,
+            "clip_norm": o.clip_norm,
+            "validation_split": o.validation_split,
+            "callbacks": [_describe_callback(cb) for cb in o.callbacks],
             "resumed epoch": None if saved is None else int(saved["epoch"]),
         }
         every = self.comm.allgather(facts)
         for name in facts:
             values = [f[name] for f in every]
-            if any(v != values[0] for v in values):
+            if any(repr(v) != repr(values[0]) for v in values):  # repr: NaN equals NaN
                 raise InvalidValueError(
                     f"the ranks disagree on {name}: {values} (rank 0 first); every rank must "
                     "load the same data and build the same model and settings"
@@ -231,6 +261,11 @@ class MPIRanks(LocalRanks):
         rank_seq = dropout_seq.spawn(self.size)[self.rank]
         for layer, s in zip(layers, rank_seq.spawn(len(layers)), strict=True):
             layer.rng = np.random.default_rng(s)
+
+    def agree_to_stop(self, stop):
+        """Rank 0's decision to end training, for every rank: a callback deciding otherwise on
+        another rank (or present on rank 0 only) cannot leave a rank waiting in a collective."""
+        return bool(self.comm.bcast(bool(stop), root=0))
 
     def sum_gradient(self, grad, value):
         """Sum the ranks' weighted gradients in place; false when any rank's loss is not

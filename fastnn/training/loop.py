@@ -249,6 +249,7 @@ def _train(model, x, y, options, ranks):
             trainer.end_epoch(epoch, shuffle_rng, ranks)
             for cb in o.callbacks:
                 cb.on_epoch_end(trainer, epoch, logs)
+            trainer.stop_training = ranks.agree_to_stop(trainer.stop_training)
             if trainer.stop_training:
                 history.stopped_early = True
             trainer.write_pending_checkpoints(ranks.root)
@@ -307,7 +308,7 @@ def _prepare(model, x, y, o, ranks):
         raise InvalidValueError(f"batch_size {batch_size} is larger than the {n} training rows")
     trainer.state = {"seed": seed, "epochs": o.epochs, "batch_size": batch_size}
     _check_batch_norm(model, n, batch_size, ranks, before_start=True)
-    ranks.start(model, o.optimizer, x, val, seed, batch_size, o.epochs, o.shuffle, saved)
+    ranks.start(model, o, x, val, seed, saved)
     _check_batch_norm(model, n, batch_size, ranks, before_start=False)
     batches = Batches(x, t, labels, width, batch_size, ranks, "accuracy" in o.metrics)
     trainer.steps = batches.steps

@@ -32,8 +32,12 @@ class LocalRanks:
         """How many rows of a global batch of ``m`` each rank takes."""
         return [m]
 
-    def start(self, model, optimizer, x, val, seed, batch_size, epochs, shuffle, saved):
+    def start(self, model, options, x, val, seed, saved):
         """Before the first epoch: check that the ranks agree, give them the same model."""
+
+    def agree_to_stop(self, stop):
+        """Whether training ends after this epoch, the same on every rank."""
+        return stop
 
     def sum_gradient(self, grad, value):
         """After backward: the gradient of the global batch in ``grad`` (summed over the
