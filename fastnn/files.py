@@ -19,14 +19,16 @@ target, so a crash mid-save leaves the previous file as it was.
 import functools
 import json
 import os
-import zipfile
+import re
 
 import numpy as np
 
 from ._atomic import atomic_write
 from ._checks import check_dtype
+from ._npz import Archive
 from .errors import FileFormatError, InvalidTypeError
 from .nn import LAYERS, MLP, Module, Sequential
+from .nn.init import unfilled
 
 __all__ = [
     "FORMAT",
@@ -85,26 +87,19 @@ def _layers_spec(model):
 def build(spec, dtype=np.float32):
     """A new model from ``architecture(...)``'s description; ``FileFormatError`` (a
     ``ValueError``) if it is invalid. Only the classes of ``fastnn.nn.LAYERS`` are built."""
-    if not isinstance(spec, dict) or not isinstance(spec.get("class"), str):
-        raise FileFormatError(f"invalid architecture entry: {spec!r:.200}")
-    name = spec["class"]
-    cls = LAYERS.get(name)
-    if cls is None:
-        raise FileFormatError(
-            f"unknown layer class {name!r}; expected one of {', '.join(sorted(LAYERS))}"
-        )
+    _check_spec(spec, "invalid architecture", depth=0)
+    return _build(spec, dtype)
+
+
+def _build(spec, dtype):
+    cls = LAYERS[spec["class"]]
     if cls is Sequential:
-        layers = spec.get("layers")
-        if not isinstance(layers, list):
-            raise FileFormatError("invalid architecture: a Sequential entry needs a list of layers")
-        return Sequential(*[build(s, dtype) for s in layers]) if layers else Sequential()
+        return Sequential(*[_build(s, dtype) for s in spec["layers"]])
     config = spec.get("config", {})
-    if not isinstance(config, dict):
-        raise FileFormatError(f"invalid architecture: config of {name} must be an object")
     try:
         return cls(**config, dtype=dtype)
     except (TypeError, ValueError) as e:
-        raise FileFormatError(f"invalid architecture: {name}({config}): {e}") from None
+        raise FileFormatError(f"invalid architecture: {cls.__name__}({config}): {e}") from None
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -176,22 +171,53 @@ def save_checkpoint(path, model, optimizer, extra, extra_arrays=None):
 
 
 # -- reading ------------------------------------------------------------------------------------
-class FastnnFile:
-    """What ``read`` found in a fastnn file: ``header`` (dict) and ``arrays`` (name -> array)."""
+# What a file may hold, and how much: anything else is refused before it is read.
+MEMBERS = re.compile(r"(fastnn\.json|model/[\w.]+|optimizer/\w+|callback\d+/[\w./]+)")
+MAX_HEADER_CHARS = 1 << 22  # 4 Mi characters of JSON (a checkpoint's history is a few KB)
+MAX_DEPTH = 32  # Sequential models nested in each other
+MAX_LAYERS = 100_000
 
-    def __init__(self, header, arrays):
+
+class FastnnFile:
+    """What ``read`` found in a fastnn file: ``header`` (dict, checked) and its arrays, read on
+    demand and checked before they are inflated (``group``, ``arrays``, ``shapes``)."""
+
+    def __init__(self, header, archive):
         self.header = header
-        self.arrays = arrays
+        self._archive = archive
+
+    def close(self):
+        self._archive.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def shapes(self, prefix):
+        """{name: shape} of the arrays under ``prefix + "/"``, from their headers alone."""
+        p = prefix + "/"
+        names = [k for k in self._archive.names if k.startswith(p)]
+        return {k[len(p) :]: self._archive.shape_of(k) for k in names}
 
     def group(self, prefix):
         """Arrays whose names start with ``prefix + "/"``, keyed by the rest of the name."""
         p = prefix + "/"
-        return {k[len(p) :]: v for k, v in self.arrays.items() if k.startswith(p)}
+        names = [k for k in self._archive.names if k.startswith(p)]
+        return {k[len(p) :]: self._archive.read(k) for k in names}
+
+    @property
+    def arrays(self):
+        """Every array of the file but the header, by full name."""
+        return {k: self._archive.read(k) for k in self._archive.names if k != HEADER}
 
 
 def read(path):
-    """Read and check a fastnn file; ``FileFormatError`` (a ``ValueError``) for anything that
-    is not one."""
+    """Read and check a fastnn file's header, and the sizes of its arrays; ``FileFormatError``
+    (a ``ValueError``) for anything that is not a fastnn file, before it costs memory: members
+    are checked against their headers and their compressed sizes before they are inflated,
+    and only the members the format names are allowed."""
     name = _path(path, "load")
     if os.path.isdir(name):
         raise FileFormatError(f"{name}: a folder, not a fastnn file")
@@ -203,52 +229,111 @@ def read(path):
         raise FileFormatError(f"{name}: not a fastnn file (a single .npy array, not an .npz)")
     if magic[:4] != b"PK\x03\x04":
         raise FileFormatError(f"{name}: not a fastnn file (not an .npz archive)")
+    archive = Archive(name, name)
     try:
-        with np.load(name, allow_pickle=False) as data:
-            if HEADER not in data.files:
-                raise FileFormatError(f"{name}: not a fastnn file (no {HEADER} entry)")
-            arrays = {k: data[k] for k in data.files}
-    except FileNotFoundError:
+        return FastnnFile(_read_header(archive, name), archive)
+    except BaseException:
+        archive.close()
         raise
-    except ValueError as e:
-        if "pickle" in str(e):
-            raise FileFormatError(
-                f"{name}: refused: the file holds pickled objects ({e})"
-            ) from None
-        if str(e).startswith(name):
-            raise
-        raise FileFormatError(f"{name}: not a fastnn file ({e})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise FileFormatError(
-            f"{name}: not a readable fastnn file ({type(e).__name__}: {e})"
-        ) from None
-    raw = arrays.pop(HEADER)
-    if raw.dtype.kind != "U" or raw.ndim != 0:
-        raise FileFormatError(f"{name}: malformed fastnn header")
+
+
+def _read_header(archive, name):
+    unknown = [k for k in archive.names if not MEMBERS.fullmatch(k)]
+    if unknown:
+        raise FileFormatError(f"{name}: not a fastnn file (unknown member {unknown[0]!r})")
+    if HEADER not in archive.names:
+        raise FileFormatError(f"{name}: not a fastnn file (no {HEADER} entry)")
+    shape, dtype = archive.shape_of(HEADER), archive.dtype_of(HEADER)
+    if dtype.kind != "U" or shape != () or dtype.itemsize // 4 > MAX_HEADER_CHARS:
+        raise FileFormatError(f"{name}: malformed fastnn header ({dtype} {shape})")
     try:
-        header = json.loads(str(raw))
+        header = json.loads(str(archive.read(HEADER)))
     except json.JSONDecodeError as e:
         raise FileFormatError(f"{name}: malformed fastnn header: {e}") from None
+    except RecursionError:
+        raise FileFormatError(f"{name}: malformed fastnn header: nested too deeply") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise FileFormatError(f"{name}: not a fastnn file (header format is not {FORMAT!r})")
     if header.get("version") != VERSION:
         raise FileFormatError(
             f"{name}: fastnn file version {header.get('version')!r}; this fastnn reads {VERSION}"
         )
-    for k, a in arrays.items():
-        if a.dtype.kind not in "biuf":
-            raise FileFormatError(f"{name}: entry {k!r} has dtype {a.dtype}; expected numbers")
-    return FastnnFile(header, arrays)
+    if header.get("kind") not in ("model", "checkpoint"):
+        raise FileFormatError(f"{name}: invalid kind {header.get('kind')!r}")
+    try:
+        check_dtype(header.get("dtype"))
+    except (TypeError, ValueError):
+        raise FileFormatError(f"{name}: invalid model dtype {header.get('dtype')!r}") from None
+    _check_spec(header.get("model"), name, depth=0)
+    for key in ("optimizer", "training"):
+        if key in header and not isinstance(header[key], dict):
+            raise FileFormatError(f"{name}: {key} must be an object, got {header[key]!r:.80}")
+    return header
+
+
+def _check_spec(spec, name, depth):
+    """The architecture's form: classes fastnn knows, configs as objects, nesting bounded."""
+    if depth > MAX_DEPTH:
+        raise FileFormatError(f"{name}: models nested more than {MAX_DEPTH} deep")
+    if not isinstance(spec, dict) or not isinstance(spec.get("class"), str):
+        raise FileFormatError(f"{name}: invalid architecture entry: {spec!r:.200}")
+    if spec["class"] not in LAYERS:
+        raise FileFormatError(
+            f"{name}: unknown layer class {spec['class']!r}; "
+            f"expected one of {', '.join(sorted(LAYERS))}"
+        )
+    if spec["class"] == "Sequential":
+        layers = spec.get("layers")
+        if not isinstance(layers, list) or len(layers) > MAX_LAYERS:
+            raise FileFormatError(f"{name}: a Sequential entry needs a list of layers")
+        for layer in layers:
+            _check_spec(layer, name, depth + 1)
+    elif not isinstance(spec.get("config", {}), dict):
+        raise FileFormatError(f"{name}: config of {spec['class']} must be an object")
+
+
+def state_shapes(spec, prefix=""):
+    """{name: shape} of the arrays a model built from ``spec`` holds, without building it."""
+    if spec["class"] == "Sequential":
+        shapes = {}
+        for i, layer in enumerate(spec["layers"]):
+            shapes.update(state_shapes(layer, f"{prefix}{i}."))
+        return shapes
+    config = spec.get("config", {})
+    found = LAYERS[spec["class"]].state_shapes(**config)
+    return {prefix + k: v for k, v in found.items()}
 
 
 def model_from(f, name="file"):
-    """The model a ``FastnnFile`` describes, with its weights loaded."""
+    """The model a ``FastnnFile`` describes, with its weights loaded.
+
+    The arrays the architecture needs are compared with those stored, by name and shape,
+    before anything is built; the model is then built without drawing initial weights (the
+    file's replace them), so a file declaring a huge model with small arrays costs nothing.
+    """
+    dtype = check_dtype(f.header["dtype"])
+    spec = f.header["model"]
     try:
-        dtype = check_dtype(f.header.get("dtype"))
-    except (TypeError, ValueError):
-        raise FileFormatError(f"{name}: invalid model dtype {f.header.get('dtype')!r}") from None
+        declared = state_shapes(spec)
+    except (TypeError, ValueError) as e:
+        raise FileFormatError(f"{name}: invalid architecture: {e}") from None
+    stored = f.shapes("model")
+    if declared != stored:
+        missing = sorted(set(declared) - set(stored))
+        extra = sorted(set(stored) - set(declared))
+        wrong = [k for k in declared if k in stored and declared[k] != stored[k]]
+        detail = (
+            f"missing arrays {missing[:5]}"
+            if missing
+            else f"unexpected arrays {extra[:5]}"
+            if extra
+            else f"{wrong[0]} is stored with shape {stored[wrong[0]]}, the architecture "
+            f"declares {declared[wrong[0]]}"
+        )
+        raise FileFormatError(f"{name}: the arrays do not match the architecture: {detail}")
     try:
-        model = build(f.header.get("model"), dtype)
+        with unfilled():
+            model = _build(spec, dtype)
         model.load_state_dict(f.group("model"))
     except (TypeError, ValueError) as e:
         raise FileFormatError(f"{name}: {e}") from None
@@ -258,6 +343,11 @@ def model_from(f, name="file"):
 def load(path):
     """The model saved in ``path`` by ``save`` (or a checkpoint's model), in training mode.
 
-    Never unpickles: any file that is not a fastnn file gives ``ValueError``.
+    Never unpickles, and refuses anything that is not a fastnn file with ``FileFormatError``
+    (a ``ValueError``) before it costs memory (see ``read``).
     """
-    return model_from(read(path), os.fspath(path))
+    f = read(path)
+    try:
+        return model_from(f, os.fspath(path))
+    finally:
+        f.close()

@@ -25,7 +25,7 @@ KERNELS = Path(fastnn.kernels.__file__).parent  # kernels/, installed as fastnn.
 LAYERS = [
     ["fastnn.kernels"],
     ["fastnn.errors", "fastnn._version", "fastnn._table"],
-    ["fastnn._checks", "fastnn._atomic", "fastnn.plotting"],
+    ["fastnn._checks", "fastnn._atomic", "fastnn._npz", "fastnn.plotting"],
     ["fastnn.threads"],
     ["fastnn.nn", "fastnn.data"],
     ["fastnn.optim"],

@@ -177,8 +177,14 @@ def _bad_files(tmp_path):
             "invalid architecture",
         ),
         "bad dtype": (with_header("dt.npz", dict(header, dtype="int8")), "dtype"),
-        "weights shape": (bad_shape, r"expected shape \(4, 5\), got \(5, 4\)"),
-        "missing weights": (npz("miss.npz", **{"model/0.bias": None}), "missing keys"),
+        "weights shape": (
+            bad_shape,
+            r"0.weight is stored with shape \(5, 4\), the architecture declares \(4, 5\)",
+        ),
+        "missing weights": (
+            npz("miss.npz", **{"model/0.bias": None}),
+            r"missing arrays \['0.bias'\]",
+        ),
         "truncated": (truncated, "not a"),
         "random bytes": (random, "not a"),
         "npy": (npy, "not a fastnn file"),

@@ -104,6 +104,20 @@ def chain_widths(layers):
     return first, width
 
 
+def _checked(sizes, activation, batchnorm, dropout):
+    """MLP's settings, checked: (sizes, activation name, batchnorm, dropout)."""
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+        raise InvalidTypeError(
+            f"MLP: sizes must be a sequence of layer sizes such as (784, 100, 10), "
+            f"got {type(sizes).__name__}"
+        )
+    sizes = [check_int(s, "layer size", low=1) for s in sizes]
+    if len(sizes) < 2:
+        raise InvalidValueError(f"MLP needs at least 2 sizes (inputs, outputs), got {sizes}")
+    act = check_choice(activation, "activation", ACTIVATIONS)
+    return sizes, act, check_bool(batchnorm, "batchnorm"), check_p(dropout)
+
+
 class MLP(Sequential):
     """A multilayer perceptron: Linear layers of ``sizes``, with an activation between them.
 
@@ -126,52 +140,54 @@ class MLP(Sequential):
         seed=None,
         dtype=np.float32,
     ):
-        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
-            raise InvalidTypeError(
-                f"MLP: sizes must be a sequence of layer sizes such as (784, 100, 10), "
-                f"got {type(sizes).__name__}"
-            )
-        sizes = [check_int(s, "layer size", low=1) for s in sizes]
-        if len(sizes) < 2:
-            raise InvalidValueError(f"MLP needs at least 2 sizes (inputs, outputs), got {sizes}")
-        act = check_choice(activation, "activation", ACTIVATIONS)
-        dropout = check_p(dropout)
-        batchnorm = check_bool(batchnorm, "batchnorm")
+        plan = self.plan(sizes, activation, batchnorm, dropout)
+        sizes, act, batchnorm, dropout = _checked(sizes, activation, batchnorm, dropout)
         dtype = check_dtype(dtype)
         init = ACTIVATIONS[act].default_init if init is None else init
         rng = check_seed(seed, "seed")
-        hidden = len(sizes) - 2
-        streams = rng.spawn(len(sizes) - 1 + hidden)
+        streams = rng.spawn(2 * len(sizes) - 3)  # one per Linear, then one per Dropout
         layers = []
-        for i in range(len(sizes) - 1):
-            last = i == len(sizes) - 2
-            fused = None if last or batchnorm else act
-            # Batch norm's shift (beta) takes the place of a bias before it.
-            bias = last or not batchnorm
-            layers.append(
-                Linear(
-                    sizes[i],
-                    sizes[i + 1],
-                    init=init,
-                    bias=bias,
-                    rng=streams[i],
-                    activation=fused,
-                    dtype=dtype,
-                )
-            )
-            if last:
-                break
-            if batchnorm:
-                layers.append(BatchNorm(sizes[i + 1], dtype=dtype))
-                layers.append(ACTIVATIONS[act](dtype=dtype))
-            if dropout > 0:
-                layers.append(Dropout(dropout, rng=streams[len(sizes) - 1 + i], dtype=dtype))
+        for cls, kwargs, stream in plan:
+            if cls is Linear:
+                kwargs = dict(kwargs, init=init)
+            if stream is not None:
+                kwargs = dict(kwargs, rng=streams[stream])
+            layers.append(cls(**kwargs, dtype=dtype))
         super().__init__(*layers)
         self.sizes = tuple(sizes)
         self.activation = act
-        self.batchnorm = bool(batchnorm)
-        self.dropout = float(dropout)
+        self.batchnorm = batchnorm
+        self.dropout = dropout
         self.init = init
+
+    @staticmethod
+    def plan(sizes, activation="relu", batchnorm=False, dropout=0.0):
+        """The layers an MLP of these settings holds, in order, without building them: a list
+        of (class, constructor arguments, index of its random stream or None)."""
+        sizes, act, batchnorm, dropout = _checked(sizes, activation, batchnorm, dropout)
+        plan = []
+        for i in range(len(sizes) - 1):
+            last = i == len(sizes) - 2
+            # Batch norm's shift (beta) takes the place of a bias before it.
+            linear = {"in_features": sizes[i], "out_features": sizes[i + 1]}
+            linear.update(bias=last or not batchnorm, activation=None if last or batchnorm else act)
+            plan.append((Linear, linear, i))
+            if last:
+                break
+            if batchnorm:
+                plan.append((BatchNorm, {"num_features": sizes[i + 1]}, None))
+                plan.append((ACTIVATIONS[act], {}, None))
+            if dropout > 0:
+                plan.append((Dropout, {"p": dropout}, len(sizes) - 1 + i))
+        return plan
+
+    @classmethod
+    def state_shapes(cls, sizes, activation="relu", batchnorm=False, dropout=0.0, init=None):
+        """{name: shape} of the parameters and buffers an MLP of this config holds."""
+        shapes = {}
+        for i, (layer, kwargs, _) in enumerate(cls.plan(sizes, activation, batchnorm, dropout)):
+            shapes.update({f"{i}.{k}": v for k, v in layer.state_shapes(**kwargs).items()})
+        return shapes
 
     def get_config(self):
         return {

@@ -24,9 +24,11 @@ units of the previous layer) is ``lecun_normal_`` here; ``xavier_normal_`` is Gl
 fan-averaged version. The course's "He initial value" (std sqrt(2 / n)) is ``he_normal_``.
 """
 
+import contextvars
 import math
 import numbers
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -283,6 +285,27 @@ def orthogonal_(a, rng, gain=1.0):
         q = q.T
     a[...] = (gain * q).reshape(a.shape)
     return a
+
+
+# -- building without filling ------------------------------------------------------------
+_UNFILLED = contextvars.ContextVar("fastnn_unfilled_weights", default=False)
+
+
+@contextmanager
+def unfilled():
+    """Layers built inside this block skip their initialiser and leave their weights
+    unfilled: for a caller that overwrites every weight right after (``fastnn.load``), so that
+    building costs no random draws. Per thread (a context variable)."""
+    token = _UNFILLED.set(True)
+    try:
+        yield
+    finally:
+        _UNFILLED.reset(token)
+
+
+def filling():
+    """False inside ``unfilled()``."""
+    return not _UNFILLED.get()
 
 
 # -- by name -----------------------------------------------------------------------------

@@ -71,7 +71,9 @@ class Linear(Module):
 
     def reset_parameters(self, rng=None):
         """Draw the weights from ``init`` with ``rng``; zero the bias."""
-        self._fill(self.weight.data, check_seed(rng))
+        rng = check_seed(rng)
+        if _init.filling():
+            self._fill(self.weight.data, rng)
         if self.bias is not None:
             self.bias.data.fill(0)
 
@@ -92,6 +94,15 @@ class Linear(Module):
         if self.bias is not None:
             b = self.bias.grad if grads else self.bias.data
             check_state(self, f"bias.{'grad' if grads else 'data'}", b, shape[1:], grads)
+
+    @classmethod
+    def state_shapes(cls, in_features, out_features, bias=True, **config):
+        n_in = check_int(in_features, "in_features", low=1)
+        n_out = check_int(out_features, "out_features", low=1)
+        shapes = {"weight": (n_in, n_out)}
+        if check_bool(bias, "bias"):
+            shapes["bias"] = (n_out,)
+        return shapes
 
     def get_config(self):
         return {
@@ -184,7 +195,9 @@ class Maxout(Module):
         self.reset_parameters(rng)
 
     def reset_parameters(self, rng=None):
-        self._fill(self.weight.data, check_seed(rng))
+        rng = check_seed(rng)
+        if _init.filling():
+            self._fill(self.weight.data, rng)
         self.bias.data.fill(0)
 
     def _check_params(self, grads):
@@ -195,6 +208,12 @@ class Maxout(Module):
             check_state(self, "bias.grad", self.bias.grad, (width,), writeable=True)
         else:
             check_state(self, "bias.data", self.bias.data, (width,))
+
+    @classmethod
+    def state_shapes(cls, in_features, out_features, pieces=2, **config):
+        n_in = check_int(in_features, "in_features", low=1)
+        width = check_int(out_features, "out_features", low=1) * check_int(pieces, "pieces", low=1)
+        return {"weight": (n_in, width), "bias": (width,)}
 
     def get_config(self):
         return {

@@ -311,6 +311,13 @@ class Module:
         when it cannot be rebuilt from a file (the default, for modules of your own)."""
         return None
 
+    @classmethod
+    def state_shapes(cls, **config):
+        """{name: shape} of the arrays ``state_dict`` holds for a module built from ``config``
+        (``get_config``'s arguments), computed without building it: what ``fastnn.load``
+        compares with a file's arrays before it allocates anything. None by default."""
+        return {}
+
     # -- structure ---------------------------------------------------------------------
     def children(self):
         """Direct sub-modules, in the order they were assigned."""

@@ -70,6 +70,11 @@ class BatchNorm(Module):
     def get_config(self):
         return {"num_features": self.num_features, "momentum": self.momentum, "eps": self.eps}
 
+    @classmethod
+    def state_shapes(cls, num_features, **config):
+        d = (check_int(num_features, "num_features", low=1),)
+        return {"weight": d, "bias": d, "running_mean": d, "running_var": d}
+
     def forward(self, x):
         """x: (batch, num_features) -> (batch, num_features)."""
         x = check_array(x, self._name, self.dtype)
