@@ -21,6 +21,7 @@ from .module import Module, Parameter, check_state
 # What Linear's ``activation`` may name: None or "identity" (no activation), or a name of the
 # ``ACTIVATIONS`` registry, each fused into the affine pass by its kernel code.
 FUSED = ("identity", *ACTIVATIONS)
+_ndarray = np.ndarray
 
 
 def _activation(activation):
@@ -86,14 +87,41 @@ class Linear(Module):
 
     def _check_params(self, grads):
         """The parameters' arrays have the layer's shapes and dtype (and the gradients, when
-        ``grads``, are writeable) before they go to a kernel."""
-        shape = (self.in_features, self.out_features)
-        check_state(self, "weight.data", self.weight.data, shape)
+        ``grads``, are writeable) before they go to a kernel: one expression when they do,
+        ``check_state`` on each (which names what is wrong) when they do not."""
+        shape, dt, w, b = (self.in_features, self.out_features), self.dtype, self.weight, self.bias
         if grads:
-            check_state(self, "weight.grad", self.weight.grad, shape, writeable=True)
-        if self.bias is not None:
-            b = self.bias.grad if grads else self.bias.data
-            check_state(self, f"bias.{'grad' if grads else 'data'}", b, shape[1:], grads)
+            a, c = w.grad, None if b is None else b.grad
+            if (
+                a.__class__ is _ndarray
+                and a.shape == shape
+                and a.dtype is dt
+                and a.flags.writeable
+                and (
+                    c is None
+                    or (c.__class__ is _ndarray and c.shape == shape[1:] and c.dtype is dt)
+                    and c.flags.writeable
+                )
+            ):
+                return
+            check_state(self, "weight.grad", a, shape, writeable=True)
+            if c is not None:
+                check_state(self, "bias.grad", c, shape[1:], writeable=True)
+        else:
+            a, c = w.data, None if b is None else b.data
+            if (
+                a.__class__ is _ndarray
+                and a.shape == shape
+                and a.dtype is dt
+                and (
+                    c is None
+                    or (c.__class__ is _ndarray and c.shape == shape[1:] and c.dtype is dt)
+                )
+            ):
+                return
+            check_state(self, "weight.data", a, shape)
+            if c is not None:
+                check_state(self, "bias.data", c, shape[1:])
 
     @classmethod
     def state_shapes(cls, in_features, out_features, bias=True, **config):
