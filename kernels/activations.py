@@ -84,8 +84,9 @@ def _forward_range(x, out, act, alpha, lo, hi):
     if act == RELU:
         for i in range(lo, hi):
             v = x[i]
-            # Written so that NaN passes through (NaN <= 0 is false), as np.maximum keeps it.
-            out[i] = 0 if v <= 0 else v
+            # Numba's max keeps a NaN first argument, as np.maximum keeps NaN; the LLVM loop
+            # stays as fast as "v if v > 0 else 0", which turned NaN into 0.
+            out[i] = max(v, 0)
     elif act == SIGMOID:
         for i in range(lo, hi):
             out[i] = _sigmoid(x[i])
