@@ -141,6 +141,7 @@ def test_fit_and_evaluate_with_modules_of_ones_own():
 def test_save_refuses_a_users_module(tmp_path):
     with pytest.raises(TypeError, match="cannot save a Halve: fastnn files hold the layers"):
         fn.save(fn.Sequential(fn.Linear(2, 2), Halve()), tmp_path / "m.npz")
+
     # A subclass of a fastnn layer is not that layer: a file could not rebuild it.
     class MyLinear(fn.Linear):
         pass

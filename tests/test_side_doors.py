@@ -36,7 +36,9 @@ class First2(fn.Module):
 def test_a_module_that_narrows_the_output_is_refused_not_a_crash():
     # The issue's reproducer: labels checked against the Linear's 100,000 outputs while the
     # model returns 2 columns; the loss kernel wrote dz[i, 99999] out of bounds (SIGSEGV).
-    code = FIRST2 + """
+    code = (
+        FIRST2
+        + """
 m = fn.Sequential(fn.Linear(4, 100_000, rng=0), First2())
 try:
     fn.fit(m, np.ones((4096, 4), np.float32), np.full(4096, 99_999),
@@ -44,6 +46,7 @@ try:
 except ValueError as e:
     print("refused:", e)
 """
+    )
     code_, out, err = run(code)
     assert code_ == 0, err[-2000:]
     assert "refused: fit y: labels must be in [0, 1], got 99999" in out
@@ -147,6 +150,32 @@ def test_arrays_swapped_into_layers_are_refused():
     opt.state["exp_avg"] = np.zeros(3, np.float32)
     with pytest.raises(ValueError, match=r"state\['exp_avg'\] must be a writeable float32"):
         opt.step()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: fn.Linear(3, 5, rng=0),
+        lambda: fn.Linear(3, 5, activation="relu", rng=0),
+        lambda: fn.Linear(3, 5, bias=False, rng=0),
+        lambda: fn.Maxout(3, 5, rng=0),
+        lambda: fn.BatchNorm(3),
+    ],
+)
+def test_a_gradient_made_read_only_in_place_is_refused(make):
+    # Rebinding a read-only gradient is refused by Parameter; clearing the flag of the array
+    # a layer already holds must be refused by the layer (Numba's TypingError before).
+    x = np.ones((4, 3), np.float32)
+    for name in dict(make().named_parameters()):
+        layer = make()
+        y = layer.forward(x)
+        dict(layer.named_parameters())[name].grad.flags.writeable = False
+        with pytest.raises(ValueError, match=rf"{name}.grad is read-only"):
+            layer.backward(np.ones_like(y))
+    read_only = np.zeros_like(layer.weight.data)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="Parameter.grad must be writeable"):
+        layer.weight.grad = read_only
 
 
 # -- 4. an optimizer made before model.to(float64) --------------------------------------------

@@ -24,7 +24,11 @@ def test_markdown_table_aligns_numbers_right():
 
 def test_cells_and_rows_are_checked():
     assert [format_cell(v) for v in (True, 7, float("nan"), 2e6, 0.0)] == [
-        "True", "7", "nan", "2.0000e+06", "0.0000"
+        "True",
+        "7",
+        "nan",
+        "2.0000e+06",
+        "0.0000",
     ]
     with pytest.raises(ValueError, match="has 1 cells, expected 2"):
         format_table(["a", "b"], [[1]])

@@ -87,41 +87,32 @@ class Linear(Module):
 
     def _check_params(self, grads):
         """The parameters' arrays have the layer's shapes and dtype (and the gradients, when
-        ``grads``, are writeable) before they go to a kernel: one expression when they do,
-        ``check_state`` on each (which names what is wrong) when they do not."""
-        shape, dt, w, b = (self.in_features, self.out_features), self.dtype, self.weight, self.bias
+        ``grads``, are writeable: someone may clear the flag in place) before they go to a
+        kernel: one expression when they do, ``check_state`` on each (which names what is
+        wrong) when they do not."""
+        n_in, n_out, dt, w, b = (
+            self.in_features,
+            self.out_features,
+            self.dtype,
+            self.weight,
+            self.bias,
+        )
         if grads:
             a, c = w.grad, None if b is None else b.grad
-            if (
-                a.__class__ is _ndarray
-                and a.shape == shape
-                and a.dtype is dt
-                and a.flags.writeable
-                and (
-                    c is None
-                    or (c.__class__ is _ndarray and c.shape == shape[1:] and c.dtype is dt)
-                    and c.flags.writeable
-                )
-            ):
-                return
-            check_state(self, "weight.grad", a, shape, writeable=True)
-            if c is not None:
-                check_state(self, "bias.grad", c, shape[1:], writeable=True)
         else:
             a, c = w.data, None if b is None else b.data
-            if (
-                a.__class__ is _ndarray
-                and a.shape == shape
-                and a.dtype is dt
-                and (
-                    c is None
-                    or (c.__class__ is _ndarray and c.shape == shape[1:] and c.dtype is dt)
-                )
-            ):
-                return
-            check_state(self, "weight.data", a, shape)
-            if c is not None:
-                check_state(self, "bias.data", c, shape[1:])
+        if (
+            a.__class__ is _ndarray
+            and a.shape == (n_in, n_out)
+            and a.dtype is dt
+            and (c is None or (c.__class__ is _ndarray and c.shape == (n_out,) and c.dtype is dt))
+            and (not grads or a.flags.writeable and (c is None or c.flags.writeable))
+        ):
+            return
+        part = "grad" if grads else "data"
+        check_state(self, f"weight.{part}", a, (n_in, n_out), writeable=grads)
+        if c is not None:
+            check_state(self, f"bias.{part}", c, (n_out,), writeable=grads)
 
     @classmethod
     def state_shapes(cls, in_features, out_features, bias=True, **config):

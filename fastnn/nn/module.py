@@ -61,6 +61,8 @@ class Parameter:
                 raise InvalidTypeError(
                     f"Parameter.{name} must be float32 or float64, got {value.dtype}"
                 )
+            if name == "grad" and not value.flags.writeable:
+                raise InvalidValueError("Parameter.grad must be writeable: backward writes it")
         object.__setattr__(self, name, value)
         if name != "decay":
             Parameter.rebinds += 1

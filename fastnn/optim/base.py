@@ -179,11 +179,16 @@ class Optimizer:
         if buf is None:
             buf = np.full(self._data.size, fill, dtype=self._data.dtype)
             self.state[name] = buf
-        elif (
-            not isinstance(buf, np.ndarray)
-            or buf.shape != self._data.shape
-            or buf.dtype != self._data.dtype
-            or not buf.flags.writeable
+        elif not (
+            buf.__class__ is np.ndarray
+            and buf.shape == self._data.shape
+            and buf.dtype is self._data.dtype
+            and buf.flags.writeable
+        ) and not (  # the full check, for subclasses and equal dtypes of other identities
+            isinstance(buf, np.ndarray)
+            and buf.shape == self._data.shape
+            and buf.dtype == self._data.dtype
+            and buf.flags.writeable
         ):
             raise InvalidValueError(
                 f"{type(self).__name__}: state[{name!r}] must be a writeable {self._data.dtype} "
