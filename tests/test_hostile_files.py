@@ -225,6 +225,22 @@ def re_escape(text):
     return re.escape(text)
 
 
+@pytest.mark.parametrize(
+    "member",
+    ["model/0.weight", "model/2.bias", "optimizer/exp_avg", "optimizer/exp_avg_sq"],
+)
+def test_a_checkpoint_missing_a_member_is_refused(checkpoint, tmp_path, member):
+    # Without its optimizer/exp_avg a checkpoint resumed with Adam's first moment at zero.
+    with zipfile.ZipFile(checkpoint) as z:
+        members = {i.filename: z.read(i) for i in z.infolist()}
+    del members[member + ".npy"]
+    with zipfile.ZipFile(tmp_path / "lost.npz", "w") as z:
+        for k, v in members.items():
+            z.writestr(k, v)
+    with pytest.raises(fn.errors.FileFormatError, match="arrays differ|lacks the state"):
+        _resume(tmp_path / "lost.npz")
+
+
 def test_a_good_checkpoint_still_resumes(checkpoint):
     assert _resume(checkpoint).epochs == 4
 
@@ -280,3 +296,203 @@ def _paths(node, prefix=()):
         for i, v in enumerate(node):
             out += _paths(v, (*prefix, i))
     return out
+
+
+# -- fuzz under a memory bound: crafted model and checkpoint files, loaded in a subprocess -----
+SIZES = [0, -1, 1, 7, 3000, 10**6, 10**9, 10**12, 2**62]
+FLOATS = [0.0, -1.0, 0.5, 1e300, float("nan"), float("inf")]
+
+
+def _random_json(rng, depth=0):
+    kind = int(rng.integers(0, 8 if depth < 2 else 6))
+    if kind == 0:
+        return None
+    if kind == 1:
+        return bool(rng.integers(2))
+    if kind == 2:
+        return int(rng.choice(SIZES))
+    if kind == 3:
+        return float(rng.choice(FLOATS))
+    if kind == 4:
+        return str(rng.choice(["", "relu", "Linear", "float64", "x" * 100_000]))
+    if kind == 5:
+        return [int(rng.choice(SIZES)) for _ in range(int(rng.integers(0, 4)))]
+    if kind == 6:
+        return [_random_json(rng, depth + 1) for _ in range(int(rng.integers(0, 4)))]
+    return {str(rng.choice(["class", "config", "a"])): _random_json(rng, depth + 1)}
+
+
+def _zeros_deflated(path, key, nbytes):
+    """An archive with one deflated member ``key``: a float32 .npy of ``nbytes`` of zeros
+    (about 230 times smaller on disk). Other members are appended to a copy of it."""
+    head = io.BytesIO()
+    shape = (nbytes // 4,)
+    np.lib.format.write_array_header_1_0(
+        head, {"descr": "<f4", "fortran_order": False, "shape": shape}
+    )
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        with z.open(key + ".npy", "w", force_zip64=True) as f:
+            f.write(head.getvalue())
+            chunk = bytes(1 << 22)
+            for start in range(0, nbytes, len(chunk)):
+                f.write(chunk[: min(len(chunk), nbytes - start)])
+    return path
+
+
+def _fuzz_case(rng, base, templates, path):
+    """One crafted file at ``path`` from ``base`` (header, arrays): 1-3 random mutations among
+    sizes, array shapes and dtypes, JSON types, nesting depth, deflated members, decompression
+    bombs, missing and extra members. Returns the mutations' names ("drop" is "drop member"
+    when a member the format needs was dropped, "depth" is "depth N" when the model is N
+    levels down)."""
+    header, arrays = json.loads(json.dumps(base[0])), dict(base[1])
+    done, deflate, depth, bomb = [], set(), 0, None
+    for _ in range(int(rng.integers(1, 4))):
+        what = str(
+            rng.choice(["size", "array", "json", "depth", "deflate", "bomb", "drop", "extra"])
+        )
+        done.append(what)
+        if what in ("size", "json"):
+            paths = [p for p in _paths(header) if what == "json" or _is_size(header, p)]
+            path_ = paths[int(rng.integers(len(paths)))]
+            node = header
+            for key in path_[:-1]:
+                node = node[key]
+            node[path_[-1]] = int(rng.choice(SIZES)) if what == "size" else _random_json(rng)
+        elif what == "array" and arrays:
+            key = str(rng.choice(sorted(arrays)))
+            shape = tuple(int(rng.choice([0, 1, 2, 5, 3000])) for _ in range(rng.integers(0, 3)))
+            dtype = str(rng.choice(["f4", "f8", "i8", "u1", "?", "U3", "c8"]))
+            arrays[key] = np.zeros(shape if np.prod(shape) < 10**7 else (2,), dtype)
+        elif what == "depth":
+            depth = int(rng.choice([2, 50, 500, 5000]))
+        elif what == "deflate":
+            deflate = set(arrays)
+        elif what == "bomb":
+            # 256 MB of zeros, as a member the format names or as one it does not.
+            bomb = str(rng.choice(sorted(arrays) + ["junk"])) if arrays else "junk"
+            arrays.pop(bomb, None)
+        elif what == "drop" and arrays:
+            key = str(rng.choice(sorted(arrays)))
+            arrays.pop(key)
+            done[-1] = "drop member" if key in base[1] else "drop"
+        elif what == "extra":
+            arrays[str(rng.choice(["junk", "model/9.weight", "optimizer/x"]))] = np.zeros(3)
+    text = json.dumps(header)
+    if depth and isinstance(header["model"], dict):
+        done[done.index("depth")] = f"depth {depth}"
+        spec = json.dumps(header["model"])
+        text = text.replace(
+            spec, '{"class": "Sequential", "layers": [' * depth + spec + "]}" * depth, 1
+        )
+    if bomb is not None:
+        if bomb not in templates:
+            templates[bomb] = _zeros_deflated(
+                path.with_name(f"template-{len(templates)}.npz"), bomb, 256 << 20
+            )
+        path.write_bytes(templates[bomb].read_bytes())
+    with zipfile.ZipFile(path, "a" if bomb is not None else "w") as z:
+        for key, value in {"fastnn.json": np.array(text), **arrays}.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.asarray(value), allow_pickle=False)
+            kind = zipfile.ZIP_DEFLATED if key in deflate else zipfile.ZIP_STORED
+            z.writestr(key + ".npy", buf.getvalue(), compress_type=kind)
+    return done
+
+
+def _is_size(header, path):
+    node = header
+    for key in path:
+        node = node[key]
+    return isinstance(node, int) and not isinstance(node, bool)
+
+
+FUZZ = """
+import resource, sys
+import numpy as np
+import fastnn as fn
+
+x, y = np.ones((12, 4), np.float32), np.arange(12) % 3
+
+
+def resume(path):
+    model = fn.MLP([4, 5, 3], dropout=0.1, seed=0)
+    opt = fn.optim.Adam(model.parameters())
+    fn.fit(model, x, y, optimizer=opt, epochs=4, batch_size=4, verbose=0, resume=path)
+    model.eval().predict(x)
+
+
+def load(path):
+    model = fn.load(path)
+    width = model.io_widths()[0]
+    model.eval().predict(np.ones((2, width if isinstance(width, int) else 4), np.float32))
+
+
+# Warm up (imports, the kernels' compilation) on the good files, then measure from here.
+resume(sys.argv[1])
+load(sys.argv[2])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for line in sys.stdin:
+    kind, path = line.split()
+    try:
+        (resume if kind == "checkpoint" else load)(path)
+        outcome = "ok"
+    except fn.errors.FastnnError as e:
+        outcome = f"refused: {type(e).__name__}: {str(e)[:200]!r}"
+    except BaseException as e:
+        outcome = f"WRONG: {type(e).__name__}: {str(e)[:200]!r}"
+    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    print(f"{grown:.1f} {path} {outcome}", flush=True)
+"""
+
+
+def _archive(path):
+    with zipfile.ZipFile(path) as z:
+        members = {i.filename[: -len(".npy")]: np.load(io.BytesIO(z.read(i))) for i in z.infolist()}
+    return json.loads(str(members.pop("fastnn.json"))), members
+
+
+def test_fuzzed_files_cost_little_and_end_cleanly(checkpoint, tmp_path):
+    # 240 files, a fixed seed so a failure reproduces; every file is read in one interpreter
+    # (peak resident memory only grows, so its growth bounds each file's) after warming up.
+    good_model = tmp_path / "good.npz"
+    model = fn.MLP([4, 5, 3], dropout=0.1, seed=0)
+    fn.save(model, good_model)
+    bases = {"checkpoint": _archive(checkpoint), "model": _archive(good_model)}
+    rng = np.random.default_rng(14)
+    templates, cases, kinds, mutations = {}, [], {}, {}
+    for i in range(240):
+        kind = "checkpoint" if i % 3 == 0 else "model"
+        path = tmp_path / f"fuzz-{i}-{kind}.npz"
+        mutations[str(path)] = _fuzz_case(rng, bases[kind], templates, path)
+        for what in mutations[str(path)]:
+            what = what.split()[0]
+            kinds[what] = kinds.get(what, 0) + 1
+        cases.append(f"{kind} {path}\n")
+    proc = subprocess.run(
+        [sys.executable, "-c", FUZZ, str(checkpoint), str(good_model)],
+        input="".join(cases),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert len(lines) == len(cases)
+    wrong = [line for line in lines if " WRONG: " in line]
+    assert not wrong, "\n".join(wrong[:10])
+    grown = [float(line.split()[0]) for line in lines]
+    over = [line for line in lines if float(line.split()[0]) >= BOUND_MB]
+    assert max(grown) < BOUND_MB, f"peak memory grew past {BOUND_MB} MB first at:\n{over[0]}"
+    # The fuzz did its work: every mutation ran, many files were refused, some loaded.
+    assert all(kinds.get(k, 0) >= 10 for k in ["size", "json", "depth", "bomb", "array"]), kinds
+    refused = sum(" refused: " in line for line in lines)
+    assert 100 < refused < len(lines), (refused, len(lines))
+    # What must happen: a file only compressed loads; one with a bomb, a missing member or a
+    # model nested deeper than the format allows is refused.
+    for line, case in zip(lines, cases, strict=True):
+        done = mutations[case.split()[1]]
+        if set(done) == {"deflate"}:
+            assert line.endswith(" ok"), (done, line)
+        if {"bomb", "drop member", "depth 50", "depth 500", "depth 5000"} & set(done):
+            assert " refused: " in line, (done, line)

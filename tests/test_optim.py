@@ -580,6 +580,33 @@ def test_load_state_dict_rejects_bad_input(rng):
         )
 
 
+PLAIN = [("SGD", {}), ("RMSprop", {}), ("Adam", {})]
+
+
+@pytest.mark.parametrize(("name", "kw"), ROUND_TRIP + PLAIN, ids=str)
+def test_a_state_that_lost_a_buffer_its_steps_read_is_refused(name, kw, rng):
+    # A checkpoint missing a moment would otherwise restart it from zero: no error, another
+    # run. buffers_in_use() names exactly the buffers the steps created.
+    params = _model_params(rng)
+    opt = getattr(optim, name)(params, **kw)
+    for p in params:
+        p.grad[...] = rng.standard_normal(p.shape)
+    opt.step()
+    state = opt.state_dict()
+    assert (
+        set(opt.buffers_in_use())
+        == set(opt.state)
+        == {k for k, v in state.items() if isinstance(v, np.ndarray)}
+    )
+    fresh = getattr(optim, name)(params, **kw)
+    for lost in opt.buffers_in_use():
+        with pytest.raises(ValueError, match=rf"after step 1 lacks the state \['{lost}'\]"):
+            fresh.load_state_dict({k: v for k, v in state.items() if k != lost})
+        assert fresh.step_count == 0 and not fresh.state
+    fresh.load_state_dict(state)
+    assert fresh.step_count == 1
+
+
 # -- hyperparameters, helpers ----------------------------------------------------------------
 BAD = [
     (lambda ps: optim.SGD(ps, lr=-1), ValueError, "invalid learning rate: -1"),

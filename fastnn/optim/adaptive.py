@@ -71,6 +71,13 @@ class RMSprop(Optimizer):
     ):
         super().__init__(params, arguments(locals()))
 
+    def buffers_in_use(self):
+        return (
+            ("square_avg",)
+            + ("grad_avg",) * bool(self.centered)
+            + ("momentum_buffer",) * (self.momentum > 0)
+        )
+
     def _update(self):
         v = self._buffer("square_avg")
         m = self._buffer("grad_avg") if self.centered else self._unused
@@ -155,6 +162,9 @@ class Adam(Optimizer):
         clip_norm=None,
     ):
         super().__init__(params, arguments(locals()))
+
+    def buffers_in_use(self):
+        return ("exp_avg", "exp_avg_sq") + ("max_exp_avg_sq",) * bool(self.amsgrad)
 
     def _moments(self):
         m = self._buffer("exp_avg")

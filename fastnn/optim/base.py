@@ -137,6 +137,11 @@ class Optimizer:
             value = check(value)
         object.__setattr__(self, name, value)
 
+    def buffers_in_use(self):
+        """The state buffers a step reads with the current hyperparameters: after the first
+        step each of them holds the run's history, so a loaded state must have them all."""
+        return self._state_names
+
     def _check_settings(self):
         """Checks that involve several hyperparameters (after each one is checked alone)."""
 
@@ -296,6 +301,12 @@ class Optimizer:
             setattr(self, name, value)
         try:
             self._check_settings()
+            lost = [name for name in self.buffers_in_use() if name not in buffers]
+            if step > 0 and lost:
+                raise InvalidValueError(
+                    f"state_dict of {cls} after step {step} lacks the state {lost} its steps "
+                    "read; it cannot continue that run"
+                )
         except ValueError:
             for name, value in old.items():
                 setattr(self, name, value)

@@ -37,6 +37,9 @@ class SGD(Optimizer):
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise InvalidValueError("nesterov momentum requires a momentum and zero dampening")
 
+    def buffers_in_use(self):
+        return ("momentum_buffer",) if self.momentum != 0 else ()
+
     def _update(self):
         if self.momentum != 0:
             first = "momentum_buffer" not in self.state
