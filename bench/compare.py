@@ -1,7 +1,16 @@
 """Time training epochs of fastnn, PyTorch and scikit-learn side by side, in one run.
 
     python bench/compare.py [--threads N] [--repeats R] [--config T1 T3] [--sweep batch]
-                            [--sweep width] [--json out.json] [--quick]
+                            [--sweep width] [--no-predict] [--keep-openblas-env]
+                            [--json out.json] [--quick]
+
+Configs T1-T5 (T5 is T3 with tanh); with T1 or T3 among them, ``predict`` latency on 1 and 32
+rows too (fastnn ``model.predict``, torch under ``inference_mode`` in eval mode, sklearn
+``predict_proba``; after one training epoch; medians of rounds of 1,000 calls timed in groups
+of 10). ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` are removed from the workers'
+environment (``--keep-openblas-env`` keeps them): set for old processors, they pin NumPy's
+and SciPy's OpenBLAS to older kernels than the machine has, which PyTorch does not follow.
+The header names the OpenBLAS kernels that ran (threadpoolctl's ``architecture``).
 
 Data: the first n of the 10,000 MNIST images that ship with fastnn, in file order (float32 in
 [0, 1], 784 features, int64 labels). One epoch = ceil(n / batch) steps over a fresh shuffle, the
@@ -93,13 +102,15 @@ class Config:
     batchnorm: bool = False
     dropout: float = 0.0
     group: str = "main"
+    activation: str = "relu"  # or "tanh"
 
     def describe(self):
         extra = (" + batch norm" if self.batchnorm else "") + (
             f" + dropout {self.dropout:g}" if self.dropout else ""
         )
         return (
-            f"{network(self.sizes)} ReLU{extra}, {OPTIMIZERS[self.optimizer]} lr {self.lr:g}, "
+            f"{network(self.sizes)} {ACTIVATION_NAMES[self.activation]}{extra}, "
+            f"{OPTIMIZERS[self.optimizer]} lr {self.lr:g}, "
             f"batch {self.batch_size}"
         )
 
@@ -116,13 +127,23 @@ def network(sizes):
     return "-".join([str(sizes[0]), *middle, str(sizes[-1])])
 
 
+ACTIVATION_NAMES = {"relu": "ReLU", "tanh": "tanh"}
 T1_SIZES = (784, 100, 100, 100, 100, 100, 10)
 MAIN = {
     "T1": Config("T1", T1_SIZES, 100, "adam", 1e-3),
     "T2": Config("T2", (784, 50, 10), 100, "sgd", 0.1),
     "T3": Config("T3", (784, 1024, 1024, 10), 512, "adam", 1e-3),
     "T4": Config("T4", T1_SIZES, 100, "adam", 1e-3, batchnorm=True, dropout=0.2),
+    "T5": Config("T5", (784, 1024, 1024, 10), 512, "adam", 1e-3, activation="tanh"),  # T3, tanh
 }
+# Configs whose predict latency is measured (--predict), and the rows per call.
+PREDICT_CONFIGS = ("T1", "T3")
+PREDICT_ROWS = (1, 32)
+PREDICT_IMPLS = ("fastnn", "torch", "sklearn")
+# Set by this workplace for old processors; they pin NumPy's and SciPy's OpenBLAS to AVX2
+# kernels on AVX-512 machines, while PyTorch picks its own. Removed for the workers unless
+# --keep-openblas-env: benchmark as a user's machine runs.
+OPENBLAS_PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 # The sweeps' values, full and with --quick.
 SWEEPS = {
     "batch": ((1, 8, 32, 100, 256, 1024), (8, 100)),
@@ -190,7 +211,11 @@ class Fastnn:
         self.fit = fn.fit
         self.cfg, self.x, self.y = cfg, x, y
         self.model = fn.MLP(
-            list(cfg.sizes), activation="relu", batchnorm=cfg.batchnorm, dropout=cfg.dropout, seed=0
+            list(cfg.sizes),
+            activation=cfg.activation,
+            batchnorm=cfg.batchnorm,
+            dropout=cfg.dropout,
+            seed=0,
         )
         params = self.model.parameters()
         if cfg.optimizer == "adam":
@@ -214,6 +239,9 @@ class Fastnn:
         self.seed += 1
         return history["seconds"][0]
 
+    def predict(self, x):
+        return self.model.predict(x)
+
 
 class Torch:
     def __init__(self, cfg, x, y):
@@ -230,7 +258,7 @@ class Torch:
                 ]
             else:
                 layers.append(nn.Linear(sizes[i], sizes[i + 1]))
-            layers.append(nn.ReLU())
+            layers.append(nn.ReLU() if cfg.activation == "relu" else nn.Tanh())
             if cfg.dropout:
                 layers.append(nn.Dropout(cfg.dropout))
         layers.append(nn.Linear(sizes[-2], sizes[-1]))
@@ -263,6 +291,14 @@ class Torch:
             opt.step()
         return time.perf_counter() - start
 
+    def predict(self, x):
+        self.model.eval()
+        try:
+            with self.torch.inference_mode():
+                return self.model(self.torch.from_numpy(x))
+        finally:
+            self.model.train()
+
 
 class Sklearn:
     def __init__(self, cfg, x, y):
@@ -276,7 +312,7 @@ class Sklearn:
             kw = {"momentum": 0.0, "nesterovs_momentum": False, "learning_rate": "constant"}
         self.model = MLPClassifier(
             hidden_layer_sizes=cfg.sizes[1:-1],
-            activation="relu",
+            activation=cfg.activation,
             solver=cfg.optimizer,
             batch_size=cfg.batch_size,
             learning_rate_init=cfg.lr,
@@ -297,6 +333,9 @@ class Sklearn:
             start = time.perf_counter()
             self.model.fit(self.x, self.y)
             return time.perf_counter() - start
+
+    def predict(self, x):
+        return self.model.predict_proba(x)  # the outputs (sklearn has no logits)
 
 
 class GemmFloor:
@@ -381,7 +420,10 @@ def _info(impl, policy):
         "omp_wait_policy": policy,
         "numba_threading_layer": layer,
         "threadpools": [
-            {k: p.get(k) for k in ("user_api", "internal_api", "version", "num_threads")}
+            {
+                k: p.get(k)
+                for k in ("user_api", "internal_api", "version", "num_threads", "architecture")
+            }
             | {"library": os.path.basename(p.get("filepath", ""))}
             for p in threadpool_info()
         ],
@@ -417,6 +459,8 @@ def _serve(conn, impl, threads, images):
                     reply = None
                 elif command == "epoch":
                     reply = runner.epoch()
+                elif command == "latency":
+                    reply = latency(runner, x[: arg[0]].copy(), arg[1])
                 elif command == "info":
                     reply = _info(impl, policy)
                 else:
@@ -427,6 +471,22 @@ def _serve(conn, impl, threads, images):
                 conn.send(("error", traceback.format_exc()))
             else:
                 conn.send(("ok", reply))
+
+
+def latency(runner, x, calls):
+    """Median seconds of one ``runner.predict(x)`` call: ``calls`` calls, timed in groups of
+    10 (a timer read costs about as much as a small call), after 10 untimed ones."""
+    if not hasattr(runner, "predict"):
+        raise Skipped("no predict")
+    for _ in range(10):
+        runner.predict(x)
+    groups = []
+    for _ in range(max(1, calls // 10)):
+        start = time.perf_counter()
+        for _ in range(10):
+            runner.predict(x)
+        groups.append((time.perf_counter() - start) / 10)
+    return statistics.median(groups)
 
 
 class WorkerError(RuntimeError):
@@ -546,6 +606,68 @@ def run_config(cfg, workers, images, repeats, max_steps, settle=0.0):
     }
 
 
+def run_predict(cfg, workers, images, repeats, calls):
+    """Predict latency of ``cfg``'s model after one training epoch (sklearn needs a fit):
+    {"name", "rows", "median": {impl: seconds per call}, "times", "ratios", "notes"} per
+    row count, ``repeats`` alternating rounds of ``calls`` calls each."""
+    plan = plan_epoch(images, cfg.batch_size, 10**9)
+    ready, notes = [], {}
+    for name, worker in workers.items():
+        status, reason = worker.call("build", (dataclasses.asdict(cfg), plan.rows))
+        if status == "skipped":
+            notes[name] = reason
+            continue
+        worker.call("epoch")
+        ready.append(name)
+    out = []
+    for rows in PREDICT_ROWS:
+        times = {name: [] for name in ready}
+        for r in range(repeats):
+            k = r % len(ready) if ready else 0
+            for name in ready[k:] + ready[:k]:
+                times[name].append(workers[name].call("latency", (rows, calls))[1])
+        median = {name: statistics.median(t) for name, t in times.items()}
+        ratios = {
+            f"fastnn/{b}": median["fastnn"] / median[b]
+            for b in ("torch", "sklearn")
+            if "fastnn" in median and b in median
+        }
+        print(
+            f"{cfg.name} predict {rows} rows: "
+            + ", ".join(f"{k} {v * 1e6:.1f} us" for k, v in median.items()),
+            file=sys.stderr,
+            flush=True,
+        )
+        out.append(
+            {
+                "name": cfg.name,
+                "group": "predict",
+                "description": cfg.describe(),
+                "rows": rows,
+                "calls": calls,
+                "times": times,
+                "median": median,
+                "ratios": ratios,
+                "notes": notes,
+            }
+        )
+    return out
+
+
+def predict_table(results, impls):
+    """Markdown table of predict latencies (microseconds per call, medians) and ratios."""
+    from fastnn._table import format_table
+
+    ratios = [f"fastnn/{b}" for b in ("torch", "sklearn") if b in impls and "fastnn" in impls]
+    rows = []
+    for r in results:
+        cells = [f"{r['median'][i] * 1e6:.1f}" if i in r["median"] else "-" for i in impls]
+        cells += [f"{r['ratios'][k]:.2f}" if k in r["ratios"] else "-" for k in ratios]
+        rows.append([r["name"], str(r["rows"]), *cells])
+    heads = ["config", "rows", *(f"{i} us" for i in impls), *ratios]
+    return "\n".join(format_table(heads, rows, markdown=True))
+
+
 def _read_idx_gz(path, magic):
     """The array in a gzipped IDX file of unsigned bytes (MNIST's format)."""
     data = gzip.decompress(path.read_bytes())
@@ -618,8 +740,23 @@ def header(m, settings):
     policies = ", ".join(
         f"{impl} {info['omp_wait_policy']}" for impl, info in m["implementations"].items()
     )
+    blas = sorted(
+        {
+            f"{p['library']} {p['architecture']}"
+            for info in m["implementations"].values()
+            for p in info["threadpools"]
+            if p.get("internal_api") == "openblas"
+        }
+    )
+    pins = settings.get("openblas_env_removed")
+    env = (
+        f"{', '.join(pins)} unset for the workers"
+        if pins
+        else ("OpenBLAS environment kept" if settings.get("keep_openblas_env") else "no pins set")
+    )
     return (
         f"{m['cpu']} | {cores} | {m['threads']} threads | {versions} | "
+        f"OpenBLAS kernels: {', '.join(blas) or 'none'} ({env}) | "
         f"Python {m['versions']['python']} | one process per implementation, "
         f"OMP_WAIT_POLICY: {policies} | "
         f"median of {rounds}, seconds per epoch over {settings['images']} MNIST images"
@@ -673,6 +810,21 @@ def parse_args(argv):
         help="seconds of pause before each timed epoch, for idle threads to stop spinning "
         "(0.5; --quick 0.05)",
     )
+    p.add_argument(
+        "--predict",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=f"time predict on {' and '.join(map(str, PREDICT_ROWS))} rows for "
+        f"{' and '.join(PREDICT_CONFIGS)} (of those in --config)",
+    )
+    p.add_argument(
+        "--predict-calls", type=int, default=None, help="calls per round (1000; --quick 50)"
+    )
+    p.add_argument(
+        "--keep-openblas-env",
+        action="store_true",
+        help=f"leave {' and '.join(OPENBLAS_PINS)} set for the workers (default: unset them)",
+    )
     p.add_argument("--json", type=pathlib.Path, default=None, help="write all figures here")
     p.add_argument("--quick", action="store_true", help="1 round, 300 images, T2, tiny sweeps")
     args = p.parse_args(argv)
@@ -682,17 +834,18 @@ def parse_args(argv):
         "images": (10000, 300),
         "max_steps": (1000, 20),
         "settle": (0.5, 0.05),
+        "predict_calls": (1000, 50),
     }
     for name, (full, quick) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, quick if q else full)
-    args.config = args.config or (["T2"] if q else ["T1", "T2", "T3", "T4"])
+    args.config = args.config or (["T2"] if q else list(MAIN))
     limit = usable_cores()
     if args.threads is None:
         args.threads = min(usable_cores(), limit)
     if args.settle < 0:
         p.error("--settle must be at least 0")
-    for name in ("repeats", "images", "max_steps"):
+    for name in ("repeats", "images", "max_steps", "predict_calls"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     if not 1 <= args.threads <= limit:
@@ -706,6 +859,11 @@ def main(argv=None):
     args = parse_args(argv)
     groups = []  # (title, configs, implementations, legend?) per table
     sweeps = list(dict.fromkeys(args.sweep or (list(SWEEPS) if args.quick else [])))
+    removed = []
+    if not args.keep_openblas_env:
+        for name in OPENBLAS_PINS:
+            if os.environ.pop(name, None) is not None:
+                removed.append(name)
     workers, skipped = start_workers(args.impls, args.threads, args.images)
     try:
         available = list(workers)
@@ -725,6 +883,20 @@ def main(argv=None):
             if with_legend:
                 lines += [f"- {c.name}: {c.describe()}" for c in configs] + [""]
             tables.append("\n".join([*lines, table(rows, impls)]))
+        predicted = [c for c in args.config if c in PREDICT_CONFIGS] if args.predict else []
+        impls = [i for i in available if i in PREDICT_IMPLS]
+        if predicted and impls:
+            chosen = {i: workers[i] for i in impls}
+            rows = []
+            for c in predicted:
+                rows += run_predict(MAIN[c], chosen, args.images, args.repeats, args.predict_calls)
+            results += rows
+            title = (
+                f"## predict latency: microseconds per call (median of {args.repeats} rounds of "
+                f"{args.predict_calls} calls), fastnn predict, torch inference_mode, "
+                "sklearn predict_proba"
+            )
+            tables.append("\n".join([title, "", predict_table(rows, impls)]))
         info = machine(args.threads, workers)
     finally:
         for w in workers.values():
@@ -740,6 +912,10 @@ def main(argv=None):
         "configs": args.config,
         "sweeps": sweeps,
         "implementations": available,
+        "predict": args.predict,
+        "predict_calls": args.predict_calls,
+        "keep_openblas_env": args.keep_openblas_env,
+        "openblas_env_removed": removed,
         "units": "seconds per epoch (median); times: raw seconds per timed round, "
         "median = median(times) * scale",
     }

@@ -15,7 +15,9 @@ context manager replaces
   Numba function bound there (the chunking helper ``n_chunks`` that ``fastnn.nn.normalization``
   calls to size a scratch buffer, which has no twin) with its plain-Python original,
 
-so that no Numba-compiled code runs from Python; everything is restored on exit, also after an
+and it turns the compiled training step and forward pass off (``fastnn.compiled(False)``: they
+run a whole network in one Numba call, whose reference is the per-layer path), so that no
+Numba-compiled code runs from Python; everything is restored on exit, also after an
 exception. Kernels that call other Numba functions internally are never entered, so their
 private helpers need no twin. A public kernel without a twin raises ``LookupError``.
 """
@@ -99,7 +101,11 @@ def _replacements():
 def reference_kernels():
     """Swap every kernel for its NumPy twin inside the block; yields the list of
     ``"module.attribute"`` names it replaced."""
+    import fastnn
+
     saved = []
+    off = fastnn.compiled(False)
+    off.__enter__()
     try:
         for module, name, new in _replacements():
             saved.append((module, name, getattr(module, name)))
@@ -108,3 +114,4 @@ def reference_kernels():
     finally:
         for module, name, old in reversed(saved):
             setattr(module, name, old)
+        off.__exit__(None, None, None)

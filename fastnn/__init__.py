@@ -55,6 +55,7 @@ from .nn import (  # noqa: E402
     pack_parameters,
     sum_squared_error,
 )
+from .nn.plan import compiled  # noqa: E402
 from .threads import choose_threading_layer as _choose_threading_layer  # noqa: E402
 from .threads import get_num_threads, set_num_threads, threading_layer  # noqa: E402
 from .training import (  # noqa: E402
@@ -111,6 +112,7 @@ __all__ = [
     "Tanh",
     "TrainingDivergedError",
     "callbacks",
+    "compiled",
     "datasets",
     "evaluate",
     "fit",

@@ -49,3 +49,81 @@ def n_chunks(work):
 def chunk_bounds(k, chunks, n):
     """[lo, hi) of piece ``k`` out of ``chunks`` near-equal pieces of ``range(n)``."""
     return k * n // chunks, (k + 1) * n // chunks
+
+
+# -- the on-disk cache: one stamp for all of the kernels' source ----------------------------------
+# Numba keys each cached function by the source of its own file only, but the compiled code of a
+# kernel holds the code of every kernel it calls (kernels._network calls nearly all of them). After
+# an edit of activations.py, say, a cached training step would run the old activation, or crash.
+# So every kernel file is stamped with the hash of all of them: editing any one recompiles all.
+def _install_kernels_stamp():
+    import functools
+    import hashlib
+    import os
+    import pickle
+
+    from numba.core import caching
+
+    here = os.path.dirname(os.path.abspath(__file__))
+
+    @functools.lru_cache(maxsize=8)
+    def stamp(state):
+        digest = hashlib.sha256()
+        for path, _, _ in state:
+            with open(path, "rb") as f:
+                digest.update(path.encode() + b"\0" + f.read())
+        return digest.digest()
+
+    def kernels_stamp(self):
+        files = sorted(
+            os.path.join(here, name) for name in os.listdir(here) if name.endswith(".py")
+        )
+        return stamp(tuple((p, os.stat(p).st_mtime_ns, os.stat(p).st_size) for p in files))
+
+    def ours(cls):
+        class Locator(cls):
+            get_source_stamp = kernels_stamp
+
+            @classmethod
+            def from_function(cls, py_func, py_file):
+                if os.path.dirname(os.path.abspath(py_file)) != here:
+                    return None
+                return super().from_function(py_func, py_file)
+
+            def get_cache_path(self):
+                path = super().get_cache_path()
+                ours_dirs.add(os.path.abspath(path))
+                return path
+
+        Locator.__name__ = "Kernels" + cls.__name__
+        return Locator
+
+    # Numba names a new entry's data file by the first number its index does not use yet. Two
+    # processes that compile different signatures of one kernel at once (pytest -n 2, a
+    # process pool: the training step has a signature per combination of layer kinds) can
+    # both pick the same number, and the index then maps one signature to the other's machine
+    # code: a crash when it is loaded. For the kernels' cache, the number is a hash of the
+    # signature (and the stamp) instead, so a race can lose an index entry (one recompile)
+    # but never pair a signature with another's code.
+    ours_dirs = set()
+    save = caching.IndexDataCacheFile.save
+
+    def save_by_key(self, key, data):
+        if os.path.dirname(os.path.abspath(self._index_path)) not in ours_dirs:
+            return save(self, key, data)
+        overloads = self._load_index()
+        digest = hashlib.sha256(pickle.dumps((self._source_stamp, key), protocol=4))
+        overloads[key] = self._data_name(int.from_bytes(digest.digest()[:7], "big"))
+        self._save_index(overloads)
+        self._save_data(overloads[key], data)
+
+    impl = caching.CacheImpl if hasattr(caching, "CacheImpl") else caching._CacheImpl
+    if not any(c.__name__.startswith("Kernels") for c in impl._locator_classes):
+        impl._locator_classes = [ours(c) for c in impl._locator_classes] + impl._locator_classes
+        caching.IndexDataCacheFile.save = save_by_key
+
+
+try:
+    _install_kernels_stamp()
+except Exception:  # pragma: no cover - another Numba's internals: keep its own stamps
+    pass

@@ -20,6 +20,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import PARALLEL, SERIAL, chunk_bounds, n_chunks
+from .fastexp import _cast, _exp, _expm1
 
 IDENTITY, RELU, SIGMOID, TANH, LEAKY_RELU, ELU, STEP = range(7)
 ACTIVATIONS = {
@@ -36,47 +37,46 @@ SCALAR = dict(SERIAL, inline="always")
 
 
 # -- scalar forms ----------------------------------------------------------------------------
-# Numba's scalar tanh and expm1 are slow (about 15-20 ns per float32 value here) while exp is
-# fast, so tanh, sigmoid and ELU are written through exp of -|x| (which never overflows), with
-# a short Taylor polynomial near 0 where 1 - exp(-2|x|) would lose digits to cancellation.
-# exp runs in the data's dtype; the few operations after it in float64.
+# Written through fastexp's exp and expm1, which LLVM vectorises (Numba's own np.exp, tanh and
+# expm1 are scalar libm calls, 2-20 ns a value), in the data's dtype: float32 data is computed
+# in float32 (``_cast`` gives the constants that dtype). exp is taken of -|x| only, which never
+# overflows; tanh and ELU go through expm1, which keeps its digits near 0 where 1 - exp(-2|x|)
+# or exp(x) - 1 would lose them to cancellation. No branches: the loops stay SIMD.
 @njit(**SCALAR)
 def _sigmoid(v):
-    e = np.exp(-np.abs(v))
-    r = 1.0 / (1.0 + e)
+    one = _cast(1.0, v)
+    e = _exp(-np.abs(v))
+    r = one / (one + e)
     return r if v >= 0 else e * r
 
 
 @njit(**SCALAR)
 def _tanh(v):
     a = np.abs(v)
-    e = np.exp(-(a + a))
-    r = (1.0 - e) / (1.0 + e)
-    if a < 0.03:
-        # tanh a = a - a^3/3 + 2a^5/15 - 17a^7/315 + O(a^9); relative error < 2e-14 here.
-        a2 = float(a) * float(a)
-        r = float(a) * (1.0 + a2 * (-1.0 / 3.0 + a2 * (2.0 / 15.0 + a2 * (-17.0 / 315.0))))
-    return r if v >= 0 else -r
+    m = _expm1(-(a + a))  # in [-1, 0]: tanh a = (1 - e^-2a) / (1 + e^-2a) = -m / (2 + m)
+    return np.copysign(-m / (_cast(2.0, v) + m), v)
 
 
 @njit(**SCALAR)
 def _expm1_neg(v):
     """exp(v) - 1 for v <= 0 (any value for v > 0, which ELU does not use)."""
-    # Both forms, then a select: a branch on the sign of random data mispredicts half the time.
-    w = float(v)
-    # Taylor series w + w^2/2! + ... + w^7/7! in Horner form; relative error < 2e-13 for
-    # -0.06 < v <= 0, where exp(v) - 1 would lose digits to cancellation.
-    p = 1.0 / 5040.0
-    for c in (1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0):
-        p = p * w + c
-    p *= w
-    e = np.exp(-np.abs(v)) - 1.0
-    return p if v > -0.06 else e
+    return _expm1(v)
 
 
 # -- loops over [lo, hi) ----------------------------------------------------------------------
 @njit(**SERIAL)
 def _forward_range(x, out, act, alpha, lo, hi):
+    # In place (affine's pass over each row of the product), the loops are given one array for
+    # both: LLVM vectorises a loop over two arrays only after checking at run time that they do
+    # not overlap, and runs its scalar loop (5-10x slower for sigmoid and tanh) when they do.
+    if x.ctypes.data == out.ctypes.data and x.strides[0] == out.strides[0]:
+        _forward_loops(out, out, act, alpha, lo, hi)  # out: x may be typed read-only
+    else:
+        _forward_loops(x, out, act, alpha, lo, hi)
+
+
+@njit(**SCALAR)
+def _forward_loops(x, out, act, alpha, lo, hi):
     # One loop per activation so each inner loop is branch-free. Unsigned indices spare Numba's
     # negative-index check, which otherwise keeps LLVM from vectorising the loops.
     lo = np.uint64(lo)
@@ -98,9 +98,10 @@ def _forward_range(x, out, act, alpha, lo, hi):
             v = x[i]
             out[i] = v if v > 0 else alpha * v
     elif act == ELU:
+        a = _cast(alpha, x)  # alpha in the data's dtype, so float32 stays float32
         for i in range(lo, hi):
             v = x[i]
-            out[i] = v if v > 0 else alpha * _expm1_neg(v)
+            out[i] = v if v > 0 else a * _expm1_neg(v)
     elif act == STEP:
         for i in range(lo, hi):
             out[i] = 1 if x[i] > 0 else 0

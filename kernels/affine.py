@@ -1,16 +1,15 @@
 """Affine (fully connected) layer: y = act(x @ W + b), and its backward pass.
 
-The matrix products go to NumPy's BLAS (``np.matmul`` into preallocated outputs); the bias
-and the activation are applied by one compiled pass over the product (``bias_act_forward``),
-and backward folds the activation's derivative into the pass that sums the bias gradient
+The matrix products go to BLAS through ``blas.gemm`` into preallocated outputs (the same call
+the compiled training step makes, so that the two give the same bits); the bias and the
+activation are applied by one compiled pass over the product (``bias_act_forward``), and
+backward folds the activation's derivative into the pass that sums the bias gradient
 (``bias_act_backward``). ``act`` is a code from ``activations.ACTIVATIONS`` and ``alpha`` its
 parameter (leaky slope, ELU alpha).
 
-Why NumPy's matmul and not ``np.dot`` inside a Numba kernel: Numba's ``np.dot`` calls the
-OpenBLAS that SciPy bundles, through a wrapper that costs several microseconds a call, and at
-the course's sizes that is most of a product's time (bench/NOTES.md: a 100x100x100 product
-and its two backward products took 49 and 95 us through Numba, 37 and 82 us through NumPy,
-on one thread).
+Not ``np.dot`` inside a Numba kernel: Numba's ``np.dot`` calls BLAS through a wrapper that
+costs several microseconds a call, most of a product's time at the course's sizes
+(bench/NOTES.md); ``blas.gemm`` calls sgemm/dgemm directly.
 
 Shapes: x (batch, in), W (in, out), b (out,), y (batch, out).
 """
@@ -18,6 +17,7 @@ Shapes: x (batch, in), W (in, out), b (out,), y (batch, out).
 import numpy as np
 from numba import njit, prange
 
+from . import blas
 from ._config import PARALLEL, SERIAL, chunk_bounds, n_chunks
 from .activations import IDENTITY, _backward_range, _forward_range
 
@@ -50,7 +50,7 @@ def bias_act_forward(y, b, act, alpha):
 
 def affine_forward(x, W, b, act, alpha, y):
     """y = act(x @ W + b), written into ``y``."""
-    np.matmul(x, W, out=y)
+    blas.gemm(x, W, y, False, False, 0.0)
     bias_act_forward(y, b, act, alpha)
 
 
@@ -97,6 +97,6 @@ def affine_backward(dout, x, W, y, act, alpha, dz, dx, dW, db, need_dx):
     """
     bias_act_backward(dout, y, act, alpha, dz, db)
     g = dout if act == IDENTITY else dz
-    np.matmul(x.T, g, out=dW)
+    blas.gemm(x, g, dW, True, False, 0.0)
     if need_dx:
-        np.matmul(g, W.T, out=dx)
+        blas.gemm(g, W, dx, False, True, 0.0)

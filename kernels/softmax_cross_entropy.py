@@ -8,30 +8,240 @@ of the logits in the same pass over the data:
     dz   = (softmax(z) - t) / batch
 
 Losses are accumulated in float64 whatever the data's dtype. Shapes: logits (batch, classes).
+
+exp is fastexp's, which LLVM vectorises. The row maximum and the row sum of exp are vector
+loops written in LLVM IR (``_row_max``, ``_row_sum``): without the 'reassoc' flag LLVM may not
+reorder a float reduction, so it would add one value at a time (about 1 ns each); the IR keeps
+32 partial sums in four vector registers and adds them up in a fixed order at the end, the
+same on every path (serial or parallel) and on every machine, whatever its vector width.
 """
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
 
-from ._config import PARALLEL, SERIAL, chunk_bounds, n_chunks
+from ._config import FASTMATH, PARALLEL, SERIAL, chunk_bounds, n_chunks
+from .fastexp import _cast, _exp
+
+_OVERLOAD = {"jit_options": {"fastmath": FASTMATH, "error_model": "numpy"}}
+# Inlined by Numba: called once a row, a call would cost more than a short row's work (LLVM
+# does not inline these itself, and each call counts references to the row's array).
+_INLINE = dict(_OVERLOAD, inline="always")
+# Vector registers of partial results in the IR reductions: independent operations enough to
+# hide the latency of a vector add.
+_ACCUMULATORS = 4
+
+
+def _contiguous_floats(a):
+    return (
+        isinstance(a, types.Array)
+        and a.ndim == 1
+        and a.layout == "C"
+        and (isinstance(a.dtype, types.Float))
+    )
+
+
+def _reduce_ir(context, builder, aty, value, kind):
+    """IR for the maximum (in the dtype) or the float64 sum of a 1-D C-contiguous array.
+
+    _ACCUMULATORS vectors of 64 bytes (for the sum: 8 float64, the values widened) run over
+    the array in blocks, then the first of them over the whole vectors left and over the last
+    values (fewer than a vector, one masked load); they are combined lane by lane, then the
+    lanes by halves (lanes j and j + lanes/2, ...): always in this order.
+    """
+    arr = context.make_array(aty)(context, builder, value)
+    n = builder.extract_value(arr.shape, 0)
+    intp = n.type
+    elt = context.get_value_type(aty.dtype)
+    acc_elt = elt if kind == "max" else ir.DoubleType()
+    lanes = 16 if acc_elt == ir.FloatType() else 8
+    vty = ir.VectorType(elt, lanes)
+    acc_ty = ir.VectorType(acc_elt, lanes)
+    itemsize = context.get_abi_sizeof(elt)
+    block = lanes * _ACCUMULATORS
+    i32 = ir.IntType(32)
+
+    def const(v):
+        return ir.Constant(intp, v)
+
+    def widen(v):
+        return v if elt == acc_elt else builder.fpext(v, acc_ty)
+
+    def vector_at(i):
+        return builder.bitcast(builder.gep(arr.data, [i]), vty.as_pointer())
+
+    def combine(x, y):
+        if kind == "max":  # y if y > x: a NaN in y is passed over (the exp pass keeps it)
+            return builder.select(builder.fcmp_ordered(">", y, x), y, x)
+        return builder.fadd(x, y)
+
+    if kind == "max":
+        # The row's first value in every lane: neutral for a maximum of the row.
+        first = builder.load(arr.data)
+        start = builder.insert_element(ir.Constant(vty, ir.Undefined), first, i32(0))
+        start = builder.shuffle_vector(start, start, ir.Constant(ir.VectorType(i32, lanes), 0))
+    else:
+        start = ir.Constant(vty, [0.0] * lanes)
+    accs = [cgutils.alloca_once_value(builder, widen(start)) for _ in range(_ACCUMULATORS)]
+    # Both are powers of two: n rounded down to whole blocks and to whole vectors.
+    blocks_end = builder.and_(n, const(-block))
+    vectors_end = builder.and_(n, const(-lanes))
+    with cgutils.for_range_slice(builder, const(0), blocks_end, const(block)) as (i, _):
+        for k, acc in enumerate(accs):
+            v = builder.load(vector_at(builder.add(i, const(k * lanes))), align=itemsize)
+            builder.store(combine(builder.load(acc), widen(v)), acc)
+    with cgutils.for_range_slice(builder, blocks_end, vectors_end, const(lanes)) as (i, _):
+        v = builder.load(vector_at(i), align=itemsize)
+        builder.store(combine(builder.load(accs[0]), widen(v)), accs[0])
+    # The last n - vectors_end values: lanes past them are not read and give ``start``.
+    suffix = {ir.FloatType(): "f32", ir.DoubleType(): "f64"}[elt]
+    mask_ty = ir.VectorType(ir.IntType(1), lanes)
+    masked_load = cgutils.get_or_insert_function(
+        builder.module,
+        ir.FunctionType(vty, [vty.as_pointer(), i32, mask_ty, vty]),
+        f"llvm.masked.load.v{lanes}{suffix}.p0",
+    )
+    left = builder.sub(n, vectors_end)
+    left = builder.insert_element(
+        ir.Constant(ir.VectorType(intp, lanes), ir.Undefined), left, i32(0)
+    )
+    left = builder.shuffle_vector(left, left, ir.Constant(ir.VectorType(i32, lanes), 0))
+    mask = builder.icmp_signed(
+        "<", ir.Constant(ir.VectorType(intp, lanes), list(range(lanes))), left
+    )
+    tail = builder.call(masked_load, [vector_at(vectors_end), i32(itemsize), mask, start])
+    builder.store(combine(builder.load(accs[0]), widen(tail)), accs[0])
+    vectors = [builder.load(acc) for acc in accs]
+    while len(vectors) > 1:
+        vectors = [combine(x, y) for x, y in zip(vectors[::2], vectors[1::2], strict=True)]
+    v = vectors[0]
+    width = lanes
+    while width > 1:
+        width //= 2
+        low = builder.shuffle_vector(
+            v, v, ir.Constant(ir.VectorType(i32, width), list(range(width)))
+        )
+        high = builder.shuffle_vector(
+            v, v, ir.Constant(ir.VectorType(i32, width), list(range(width, 2 * width)))
+        )
+        v = combine(low, high)
+    return builder.extract_element(v, i32(0))
+
+
+@intrinsic
+def _vector_max(typingctx, a):
+    if not _contiguous_floats(a):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return _reduce_ir(context, builder, signature.args[0], args[0], "max")
+
+    return a.dtype(a), codegen
+
+
+@intrinsic
+def _vector_sum(typingctx, a):
+    if not _contiguous_floats(a):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return _reduce_ir(context, builder, signature.args[0], args[0], "sum")
+
+    return types.float64(a), codegen
+
+
+def _row_max(a):
+    """Largest value of the 1-D array ``a`` (not empty). A NaN may or may not come out; the
+    exp pass turns a NaN anywhere in the row into a NaN sum, so the row comes out NaN."""
+    return a.max()
+
+
+@overload(_row_max, **_INLINE)
+def _row_max_compiled(a):
+    if _contiguous_floats(a):
+        return lambda a: _vector_max(a)
+
+    def impl(a):  # strided rows: one value at a time
+        mx = a[0]
+        for j in range(1, a.size):
+            v = a[j]
+            mx = v if v > mx else mx
+        return mx
+
+    return impl
+
+
+def _row_sum(a):
+    """Sum of the 1-D array ``a`` in float64."""
+    return float(a.sum(dtype=np.float64))
+
+
+@overload(_row_sum, **_INLINE)
+def _row_sum_compiled(a):
+    if _contiguous_floats(a):
+        return lambda a: _vector_sum(a)
+
+    def impl(a):
+        s = 0.0
+        for j in range(a.size):
+            s += a[j]
+        return s
+
+    return impl
+
+
+def _exp_rows(a, lo, hi):
+    """a[lo:hi] = exp(a[lo:hi]) in place, for a 2-D array."""
+    a[lo:hi] = np.exp(a[lo:hi])
+
+
+@overload(_exp_rows, **_OVERLOAD)
+def _exp_rows_compiled(a, lo, hi):
+    if a.layout == "C":
+        # Rows lo to hi are one run of memory: one loop over all of it, which LLVM vectorises
+        # whatever the row length (a row of 10 classes is shorter than one vector).
+        def impl(a, lo, hi):
+            flat = a[lo:hi].reshape(-1)
+            for f in range(np.uint64(flat.size)):
+                flat[f] = _exp(flat[f])
+
+        return impl
+
+    def impl(a, lo, hi):
+        for i in range(lo, hi):
+            ai = a[i]
+            for j in range(np.uint64(ai.size)):
+                ai[j] = _exp(ai[j])
+
+    return impl
+
+
+# The row kernels below take their rows in blocks of about BLOCK values (small enough to stay
+# in the L1 cache) and make three passes over each block: z - max into the output, exp of the
+# whole block in place (_exp_rows), then each row's sum and scaling. The scale factor is
+# rounded to the data's dtype so that float32 rows are scaled in float32.
+BLOCK = 4096
 
 
 @njit(**SERIAL)
 def _softmax_rows(x, out, lo, hi):
-    m = x.shape[1]
-    for i in range(lo, hi):
-        mx = x[i, 0]
-        for j in range(1, m):
-            if x[i, j] > mx:
-                mx = x[i, j]
-        s = 0.0
-        for j in range(m):
-            e = np.exp(x[i, j] - mx)
-            out[i, j] = e
-            s += float(e)
-        inv = 1.0 / s
-        for j in range(m):
-            out[i, j] *= inv
+    m = np.uint64(x.shape[1])
+    step = max(1, BLOCK // x.shape[1])
+    for first in range(lo, hi, step):
+        last = min(hi, first + step)
+        for i in range(first, last):
+            xi, oi = x[i], out[i]
+            mx = _row_max(xi)
+            for j in range(m):
+                oi[j] = xi[j] - mx
+        _exp_rows(out, first, last)
+        for i in range(first, last):
+            oi = out[i]
+            inv = _cast(1.0 / _row_sum(oi), oi)
+            for j in range(m):
+                oi[j] *= inv
 
 
 @njit(**PARALLEL)
@@ -74,24 +284,26 @@ def softmax_backward(dout, y, dx):
 @njit(**SERIAL)
 def _ce_labels_rows(z, t, dz, scale, lo, hi):
     # Returns the sum over rows [lo, hi) of  log(sum_j exp(z_ij - max)) - (z_it - max).
-    m = z.shape[1]
+    m = np.uint64(z.shape[1])
+    step = max(1, BLOCK // z.shape[1])
     total = 0.0
-    for i in range(lo, hi):
-        mx = z[i, 0]
-        for j in range(1, m):
-            if z[i, j] > mx:
-                mx = z[i, j]
-        s = 0.0
-        for j in range(m):
-            e = np.exp(z[i, j] - mx)
-            dz[i, j] = e
-            s += float(e)  # float(): accumulate in float64 also when the JIT is off
-        label = t[i]
-        total += np.log(s) - float(z[i, label] - mx)
-        inv = scale / s
-        for j in range(m):
-            dz[i, j] *= inv
-        dz[i, label] -= scale
+    for first in range(lo, hi, step):
+        last = min(hi, first + step)
+        for i in range(first, last):
+            zi, di = z[i], dz[i]
+            mx = _row_max(zi)
+            for j in range(m):
+                di[j] = zi[j] - mx
+            total -= np.float64(di[t[i]])
+        _exp_rows(dz, first, last)
+        for i in range(first, last):
+            di = dz[i]
+            s = _row_sum(di)
+            total += np.log(s)
+            inv = _cast(scale / s, di)
+            for j in range(m):
+                di[j] *= inv
+            di[t[i]] -= scale
     return total
 
 
@@ -118,26 +330,29 @@ def softmax_cross_entropy_labels(z, t, dz):
 @njit(**SERIAL)
 def _ce_targets_rows(z, t, dz, scale, lo, hi):
     # loss_i = sum_j t_ij * (lse_i - z_ij) = lse_i * T_i - sum_j t_ij z_ij, with T_i = sum_j t_ij.
-    m = z.shape[1]
+    m = np.uint64(z.shape[1])
+    step = max(1, BLOCK // z.shape[1])
     total = 0.0
-    for i in range(lo, hi):
-        mx = z[i, 0]
-        for j in range(1, m):
-            if z[i, j] > mx:
-                mx = z[i, j]
-        s = 0.0
-        tsum = 0.0
-        tz = 0.0
-        for j in range(m):
-            e = np.exp(z[i, j] - mx)
-            dz[i, j] = e
-            s += float(e)
-            tsum += float(t[i, j])
-            tz += float(t[i, j]) * float(z[i, j] - mx)
-        total += np.log(s) * tsum - tz
-        inv = tsum / s
-        for j in range(m):
-            dz[i, j] = (dz[i, j] * inv - t[i, j]) * scale
+    for first in range(lo, hi, step):
+        last = min(hi, first + step)
+        for i in range(first, last):
+            zi, ti, di = z[i], t[i], dz[i]
+            mx = _row_max(zi)
+            for j in range(m):
+                di[j] = zi[j] - mx
+            tz = 0.0
+            for j in range(m):
+                tz += np.float64(ti[j]) * np.float64(di[j])
+            total -= tz
+        _exp_rows(dz, first, last)
+        for i in range(first, last):
+            ti, di = t[i], dz[i]
+            s = _row_sum(di)
+            tsum = _row_sum(ti)
+            total += np.log(s) * tsum
+            inv = tsum / s
+            for j in range(m):
+                di[j] = (di[j] * inv - ti[j]) * scale
     return total
 
 
@@ -165,7 +380,7 @@ def softmax_cross_entropy_targets(z, t, dz):
 def _squared_error_sum(y, t, lo, hi):
     s = 0.0
     for i in range(lo, hi):
-        d = float(y[i]) - float(t[i])
+        d = np.float64(y[i]) - np.float64(t[i])  # float() would stay float32 in Numba
         s += d * d
     return s
 

@@ -22,15 +22,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench" / "benchmarks"))
 import cases  # noqa: E402
 
-MODULES = [
-    "activations",
-    "affine",
-    "softmax_cross_entropy",
-    "batchnorm",
-    "dropout",
-    "optim",
-    "data",
-]
+MODULES = cases.KERNEL_MODULES
 SCRATCH = {"work"}  # kernel-only workspace, which the twins do not use
 
 

@@ -783,3 +783,40 @@ def test_module_to_is_followed_by_the_optimizer_before_fit_reads_its_buffers():
     assert data.dtype == np.float64
     assert all(np.shares_memory(p.data, data) for p in model.parameters())
     assert all(np.shares_memory(p.grad, grad) for p in model.parameters())
+
+
+# -- the gradient's norm and its scaling (kernels.optim.flat_norm, scale_flat) ---------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [0, 1, 7, 1000, 120_001])
+def test_flat_norm_matches_its_twin_and_float64(dtype, n):
+    a = np.random.default_rng(n).standard_normal(n).astype(dtype)
+    exact = np.sqrt(np.sum(a.astype(np.float64) ** 2))
+    # Summed in float64 (in an order of LLVM's choosing): within a few float64 ulps.
+    assert_allclose(kernels.flat_norm(a), exact, rtol=1e-13)
+    assert_allclose(reference.flat_norm(a), exact, rtol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_flat_norm_special_values(dtype):
+    big = np.finfo(dtype).max
+    for a, want in [
+        (np.array([big, big], dtype), big * np.sqrt(2.0)),  # squares overflow, norm does not
+        (np.array([1.0, np.inf, -2.0], dtype), np.inf),
+        (np.array([np.inf, np.nan], dtype), np.nan),
+        (np.array([np.nan, 1.0], dtype), np.nan),
+    ]:
+        for f in (kernels.flat_norm, reference.flat_norm):
+            got = f(a)
+            if np.isnan(want):
+                assert np.isnan(got)
+            else:
+                assert_allclose(got, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scale_flat_matches_its_twin(dtype):
+    a = np.random.default_rng(1).standard_normal(999).astype(dtype)
+    b = a.copy()
+    kernels.scale_flat(a, 0.1)
+    reference.scale_flat(b, 0.1)
+    assert_array_equal(a, b)  # the factor rounded to the dtype first, then one product each

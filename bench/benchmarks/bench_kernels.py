@@ -110,6 +110,7 @@ class Activations(_Family):
         "leaky_relu_backward",
         "elu_forward",
         "elu_backward",
+        "exp_forward",
         "maxout_forward",
         "maxout_backward",
     )
@@ -117,6 +118,10 @@ class Activations(_Family):
 
 class Affine(_Family):
     kernels = ("affine_forward", "affine_backward", "bias_act_forward", "bias_act_backward")
+
+
+class Blas(_Family):
+    kernels = ("gemm", "set_blas_threads", "blas_threads")
 
 
 class SoftmaxCrossEntropy(_Family):
@@ -152,6 +157,8 @@ class Optimizers(_Family):
         "adadelta_step",
         "adam_step",
         "adamw_step",
+        "flat_norm",
+        "scale_flat",
     )
 
 
@@ -159,4 +166,4 @@ class Data(_Family):
     kernels = ("gather_rows", "count_equal")
 
 
-FAMILIES = (Activations, Affine, SoftmaxCrossEntropy, BatchNorm, Dropout, Optimizers, Data)
+FAMILIES = (Activations, Affine, Blas, SoftmaxCrossEntropy, BatchNorm, Dropout, Optimizers, Data)

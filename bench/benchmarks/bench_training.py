@@ -141,6 +141,64 @@ class Predict:
         self.model.predict(self.x)
 
 
+class EpochPerLayer(Epoch):
+    """``Epoch`` through the layers' own forward and backward (``fastnn.compiled(False)``), the
+    path models with a module of the user's own take; ``Epoch`` is the compiled path where
+    the commit has one."""
+
+    def setup(self, config):
+        if not hasattr(fn, "compiled"):
+            raise NotImplementedError("this fastnn has one path only (see Epoch)")
+        super().setup(config)
+
+    def _fit(self, x, y):
+        with fn.compiled(False):
+            super()._fit(x, y)
+
+
+class FitOneBatch:
+    """``fit`` over a single batch: one compiled training step (gather, forward, loss,
+    backward, update, accuracy count in one call) plus fit's per-call work."""
+
+    params = list(CONFIGS)
+    param_names = ["config"]
+
+    def setup(self, config):
+        x, y = mnist()
+        self.model, self.opt, batch = build(config)
+        self.x, self.y, self.batch = x[:batch], y[:batch], batch
+        self.time_fit_one_batch(config)
+
+    def time_fit_one_batch(self, config):
+        fn.fit(
+            self.model,
+            self.x,
+            self.y,
+            optimizer=self.opt,
+            epochs=1,
+            batch_size=self.batch,
+            verbose=0,
+            seed=0,
+            shuffle=False,
+        )
+
+
+class PredictLatency:
+    """``model.predict`` of 1 and of 32 rows: the latency a served model sees."""
+
+    params = (["T1", "T3"], [1, 32])
+    param_names = ["config", "rows"]
+
+    def setup(self, config, rows):
+        x, _ = mnist()
+        self.x = x[:rows].copy()
+        self.model, _, _ = build(config)
+        self.model.predict(self.x)
+
+    def time_predict(self, config, rows):
+        self.model.predict(self.x)
+
+
 # The timed code of the start-up benchmarks: import, build T1, one Adam step on a batch of
 # 100 (synthetic data, so that reading MNIST stays out of it).
 FIRST_STEP = """

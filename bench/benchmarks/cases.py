@@ -222,7 +222,24 @@ def _count_equal(rows, cols, dtype, rng):
     return rng.integers(0, 10, n).astype(np.intp), rng.integers(0, 10, n)
 
 
+def _gemm(rows, cols, dtype, rng):
+    # c = x @ W: the forward product of a Linear layer, rows x cols x cols
+    x = _normal(rng, (rows, cols), dtype)
+    W = _normal(rng, (cols, cols), dtype, np.sqrt(2 / cols))
+    return x, W, np.empty((rows, cols), dtype), False, False, 0.0
+
+
+def _set_blas_threads(rows, cols, dtype, rng):
+    from fastnn.kernels.blas import blas_threads
+
+    return (max(1, blas_threads()),)  # sets the count it has: the cost of the call alone
+
+
 CASES = {
+    "exp_forward": _elementwise(),
+    "gemm": _gemm,
+    "set_blas_threads": _set_blas_threads,
+    "blas_threads": lambda rows, cols, dtype, rng: (),
     "identity_forward": _elementwise(),
     "identity_backward": _elementwise(backward=True, needs_y=False),
     "step_forward": _elementwise(),
@@ -264,10 +281,14 @@ CASES = {
     "adadelta_step": _adadelta_step,
     "adam_step": _adam_step,
     "adamw_step": _adamw_step,
+    "flat_norm": lambda rows, cols, dtype, rng: (_normal(rng, rows * cols, dtype),),
+    "scale_flat": lambda rows, cols, dtype, rng: (_normal(rng, rows * cols, dtype), 1.0),
 }
 
 KERNEL_MODULES = (
     "activations",
+    "fastexp",
+    "blas",
     "affine",
     "softmax_cross_entropy",
     "batchnorm",

@@ -21,6 +21,10 @@ class Sequential(Module):
     the model is built, so an optimizer updates the whole model with one kernel call.
     """
 
+    # Runs its layers and nothing else, so the compiled path may run them instead (``plan``);
+    # looked up in the class's own namespace: a subclass may override forward.
+    _runs_only_its_layers = True
+
     def __init__(self, *layers):
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])
@@ -63,6 +67,13 @@ class Sequential(Module):
         if not self.layers:
             return dout
         return self.layers[0].backward(dout, input_grad=input_grad)
+
+    def _predict(self, x, batch_size):
+        # The compiled forward pass when the model is made of fastnn's own layers.
+        from .plan import predict
+
+        out = predict(self, x, batch_size)
+        return super()._predict(x, batch_size) if out is None else out
 
     def io_widths(self):
         """The first layer's input width and the last one's output width, through layers that
@@ -129,6 +140,8 @@ class MLP(Sequential):
     "xavier" for sigmoid and tanh. ``seed`` (int, SeedSequence or Generator) makes weights and
     dropout masks reproducible.
     """
+
+    _runs_only_its_layers = True
 
     def __init__(
         self,

@@ -11,7 +11,7 @@ from .._checks import (
     check_int,
     check_seed,
 )
-from ..errors import InvalidValueError
+from ..errors import InvalidValueError, StateError
 from ..kernels import activations as _act_kernels
 from ..kernels import affine as _affine
 from . import init as _init
@@ -27,6 +27,20 @@ _ndarray = np.ndarray
 def _activation(activation):
     name = "identity" if activation is None else check_choice(activation, "activation", FUSED)
     return name, _act_kernels.ACTIVATIONS[name]
+
+
+def _check_saved(layer, x, y, out_shape):
+    """What forward saved for backward must still be what it was: the input and the output
+    are the caller's arrays, and NumPy lets one set an array's shape or strides in place."""
+    if (
+        x.shape != (out_shape[0], layer.in_features)
+        or not x.flags.c_contiguous
+        or y.shape != out_shape
+    ):
+        raise StateError(
+            f"{layer._what()}.backward: the input or output of the last forward changed shape "
+            f"(input {x.shape}, output {y.shape}); run forward again"
+        )
 
 
 class Linear(Module):
@@ -86,33 +100,40 @@ class Linear(Module):
         return self.bias.data if self.bias is not None else self._zero_bias
 
     def _check_params(self, grads):
-        """The parameters' arrays have the layer's shapes and dtype (and the gradients, when
-        ``grads``, are writeable: someone may clear the flag in place) before they go to a
-        kernel: one expression when they do, ``check_state`` on each (which names what is
-        wrong) when they do not."""
-        n_in, n_out, dt, w, b = (
-            self.in_features,
-            self.out_features,
-            self.dtype,
-            self.weight,
-            self.bias,
-        )
-        if grads:
-            a, c = w.grad, None if b is None else b.grad
-        else:
-            a, c = w.data, None if b is None else b.data
-        if (
+        """The parameters' arrays have the layer's shapes and dtype before they go to a kernel,
+        the weights C-contiguous (BLAS reads them as one block), and, when ``grads``, the
+        gradients too, writeable (someone may clear the flag in place): one expression when
+        they are, ``check_state`` on each (which names what is wrong) when they are not."""
+        shape, dt, w, b = (self.in_features, self.out_features), self.dtype, self.weight, self.bias
+        a, c = w.data, None if b is None else b.data
+        if not (
             a.__class__ is _ndarray
-            and a.shape == (n_in, n_out)
+            and a.shape == shape
             and a.dtype is dt
-            and (c is None or (c.__class__ is _ndarray and c.shape == (n_out,) and c.dtype is dt))
-            and (not grads or a.flags.writeable and (c is None or c.flags.writeable))
+            and a.flags.c_contiguous
+            and (c is None or (c.__class__ is _ndarray and c.shape == shape[1:] and c.dtype is dt))
         ):
+            check_state(self, "weight.data", a, shape, contiguous=True)
+            if c is not None:
+                check_state(self, "bias.data", c, shape[1:])
+        if not grads:
             return
-        part = "grad" if grads else "data"
-        check_state(self, f"weight.{part}", a, (n_in, n_out), writeable=grads)
-        if c is not None:
-            check_state(self, f"bias.{part}", c, (n_out,), writeable=grads)
+        a, c = w.grad, None if b is None else b.grad
+        if not (
+            a.__class__ is _ndarray
+            and a.shape == shape
+            and a.dtype is dt
+            and a.flags.writeable
+            and a.flags.c_contiguous
+            and (
+                c is None
+                or (c.__class__ is _ndarray and c.shape == shape[1:] and c.dtype is dt)
+                and c.flags.writeable
+            )
+        ):
+            check_state(self, "weight.grad", a, shape, writeable=True, contiguous=True)
+            if c is not None:
+                check_state(self, "bias.grad", c, shape[1:], writeable=True)
 
     @classmethod
     def state_shapes(cls, in_features, out_features, bias=True, **config):
@@ -159,6 +180,7 @@ class Linear(Module):
                 f"{self._what()}.backward: expected dout of shape {y.shape}, got {dout.shape}"
             )
         n = x.shape[0]
+        _check_saved(self, x, y, (n, self.out_features))
         self._check_params(grads=True)
         # Unused without an activation (dout is read in its place), but the kernel's signature
         # takes a writeable array there, which a read-only dout (np.load(mmap_mode="r")) is not.
@@ -221,12 +243,12 @@ class Maxout(Module):
 
     def _check_params(self, grads):
         width = self.out_features * self.pieces
-        check_state(self, "weight.data", self.weight.data, (self.in_features, width))
+        shape = (self.in_features, width)
+        check_state(self, "weight.data", self.weight.data, shape, contiguous=True)
+        check_state(self, "bias.data", self.bias.data, (width,))
         if grads:
-            check_state(self, "weight.grad", self.weight.grad, (self.in_features, width), True)
+            check_state(self, "weight.grad", self.weight.grad, shape, True, contiguous=True)
             check_state(self, "bias.grad", self.bias.grad, (width,), writeable=True)
-        else:
-            check_state(self, "bias.data", self.bias.data, (width,))
 
     @classmethod
     def state_shapes(cls, in_features, out_features, pieces=2, **config):
@@ -271,6 +293,7 @@ class Maxout(Module):
                 f"{self._what()}.backward: expected dout of shape {argmax.shape}, got {dout.shape}"
             )
         n = x.shape[0]
+        _check_saved(self, x, argmax, (n, self.out_features))
         self._check_params(grads=True)
         dz = self._buffer("dz", (n, self.out_features * self.pieces))
         dx = self._buffer("dx", (n, self.in_features))

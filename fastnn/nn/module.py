@@ -196,20 +196,22 @@ def held_for_training(module):
             del _TRAINED_BY[module]
 
 
-def check_state(module, name, a, shape, writeable=False):
+def check_state(module, name, a, shape, writeable=False, contiguous=False):
     """Before a kernel call: ``a``, the array ``module`` holds as ``name``, must be an array of
-    ``shape`` and the module's dtype, and writeable when the kernel writes into it.
+    ``shape`` and the module's dtype, writeable when the kernel writes into it, and
+    C-contiguous when ``contiguous`` (BLAS reads and writes it as one block).
 
     Kernels do no bounds checking, and a parameter's arrays can be swapped (``p.data = ...``)
     or a layer's sizes changed at any time, so each layer checks the arrays it hands over on
     every call: a few comparisons. Raises ``InvalidTypeError`` for a wrong type or dtype and
-    ``InvalidValueError`` for a wrong shape or a read-only array.
+    ``InvalidValueError`` for a wrong shape, a read-only or a non-contiguous array.
     """
     if (
         not isinstance(a, np.ndarray)
         or a.shape != shape
         or a.dtype != module.dtype
         or (writeable and not a.flags.writeable)
+        or (contiguous and not a.flags.c_contiguous)
     ):
         _refuse_state(module, name, a, shape, writeable)
 
@@ -225,7 +227,29 @@ def _refuse_state(module, name, a, shape, writeable):
         )
     if a.shape != shape:
         raise InvalidValueError(f"{what} has shape {a.shape}, expected {shape}")
-    raise InvalidValueError(f"{what} is read-only; the layer writes into it")
+    if writeable and not a.flags.writeable:
+        raise InvalidValueError(f"{what} is read-only; the layer writes into it")
+    raise InvalidValueError(
+        f"{what} is not C-contiguous (a view such as w[:, ::2] or w.T); the layer's matrix "
+        "products need one block: np.ascontiguousarray gives it"
+    )
+
+
+def _batch_output(z, rows, first):
+    """A forward pass's output for a batch of ``rows`` rows: an array of that many rows, like
+    the ``first`` batch's (shape past the rows, dtype) when there was one."""
+    if (
+        not isinstance(z, np.ndarray)
+        or z.ndim == 0
+        or z.shape[0] != rows
+        or (first is not None and (z.shape[1:] != first.shape[1:] or z.dtype != first.dtype))
+    ):
+        got = f"{z.dtype} {z.shape}" if isinstance(z, np.ndarray) else type(z).__name__
+        like = "" if first is None else f" of shape (rows,) + {first.shape[1:]}, {first.dtype}"
+        raise InvalidValueError(
+            f"predict: the model returned {got} for {rows} rows; expected {rows} rows{like}"
+        )
+    return z
 
 
 class Module:
@@ -391,16 +415,22 @@ class Module:
                 f"{type(self).__name__}.predict: expected a non-empty batch, got {x.shape}"
             )
         with using(self):
-            was_training = self.training
-            self.eval()
-            try:
-                first = self.forward(x[:batch_size])
-                out = np.empty((x.shape[0],) + first.shape[1:], dtype=first.dtype)
-                out[: len(first)] = first
-                for lo in range(batch_size, x.shape[0], batch_size):
-                    out[lo : lo + batch_size] = self.forward(x[lo : lo + batch_size])
-            finally:
-                self.train(was_training)
+            return self._predict(x, batch_size)
+
+    def _predict(self, x, batch_size):
+        """``predict``'s work, for callers that hold the model already (``evaluate``): the
+        outputs of the rows of the array ``x`` in eval mode, ``batch_size`` rows at a time."""
+        was_training = self.training
+        self.eval()
+        try:
+            first = _batch_output(self.forward(x[:batch_size]), min(batch_size, len(x)), None)
+            out = np.empty((x.shape[0],) + first.shape[1:], dtype=first.dtype)
+            out[: len(first)] = first
+            for lo in range(batch_size, x.shape[0], batch_size):
+                rows = min(batch_size, len(x) - lo)
+                out[lo : lo + rows] = _batch_output(self.forward(x[lo : lo + rows]), rows, first)
+        finally:
+            self.train(was_training)
         return out
 
     def predict_proba(self, x, batch_size=1024):

@@ -1,6 +1,6 @@
 """Adaptive methods: AdaGrad, RMSprop, AdaDelta, Adam and AdamW (torch.optim's updates)."""
 
-from ..kernels import optim as _k
+from ..kernels import _network as _net
 from .base import Optimizer, arguments
 
 
@@ -32,11 +32,12 @@ class AdaGrad(Optimizer):
     ):
         super().__init__(params, arguments(locals()))
 
-    def _update(self):
-        h = self._buffer("sum", self.initial_accumulator_value)
-        clr = self.lr / (1 + (self.step_count - 1) * self.lr_decay)
-        _k.adagrad_step(
-            self._data, self._grad, h, self._decay_mask, clr, self.weight_decay, self.eps
+    def _kernel(self, t):
+        clr = self.lr / (1 + (t - 1) * self.lr_decay)
+        return (
+            _net.ADAGRAD,
+            (("sum", self.initial_accumulator_value),),
+            (clr, self.weight_decay, self.eps),
         )
 
 
@@ -78,23 +79,16 @@ class RMSprop(Optimizer):
             + ("momentum_buffer",) * (self.momentum > 0)
         )
 
-    def _update(self):
-        v = self._buffer("square_avg")
-        m = self._buffer("grad_avg") if self.centered else self._unused
-        b = self._buffer("momentum_buffer") if self.momentum > 0 else self._unused
-        _k.rmsprop_step(
-            self._data,
-            self._grad,
-            v,
-            m,
-            b,
-            self._decay_mask,
-            self.lr,
-            self.alpha,
-            self.eps,
-            self.weight_decay,
-            self.momentum,
-            self.centered,
+    def _kernel(self, t):
+        buffers = (
+            ("square_avg", 0.0),
+            ("grad_avg", 0.0) if self.centered else None,
+            ("momentum_buffer", 0.0) if self.momentum > 0 else None,
+        )
+        return (
+            _net.RMSPROP,
+            buffers,
+            (self.lr, self.alpha, self.eps, self.weight_decay, self.momentum, self.centered),
         )
 
 
@@ -117,19 +111,11 @@ class AdaDelta(Optimizer):
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, clip_norm=None):
         super().__init__(params, arguments(locals()))
 
-    def _update(self):
-        v = self._buffer("square_avg")
-        u = self._buffer("acc_delta")
-        _k.adadelta_step(
-            self._data,
-            self._grad,
-            v,
-            u,
-            self._decay_mask,
-            self.lr,
-            self.rho,
-            self.eps,
-            self.weight_decay,
+    def _kernel(self, t):
+        return (
+            _net.ADADELTA,
+            (("square_avg", 0.0), ("acc_delta", 0.0)),
+            (self.lr, self.rho, self.eps, self.weight_decay),
         )
 
 
@@ -166,33 +152,22 @@ class Adam(Optimizer):
     def buffers_in_use(self):
         return ("exp_avg", "exp_avg_sq") + ("max_exp_avg_sq",) * bool(self.amsgrad)
 
-    def _moments(self):
-        m = self._buffer("exp_avg")
-        v = self._buffer("exp_avg_sq")
-        v_max = self._buffer("max_exp_avg_sq") if self.amsgrad else self._unused
-        beta1, beta2 = self.betas
-        t = self.step_count
-        step_size = self.lr / (1 - beta1**t)
-        bc2_sqrt = (1 - beta2**t) ** 0.5
-        return m, v, v_max, step_size, bc2_sqrt
-
-    def _update(self):
-        m, v, v_max, step_size, bc2_sqrt = self._moments()
-        _k.adam_step(
-            self._data,
-            self._grad,
-            m,
-            v,
-            v_max,
-            self._decay_mask,
-            step_size,
-            self.betas[0],
-            self.betas[1],
-            self.eps,
-            self.weight_decay,
-            bc2_sqrt,
-            self.amsgrad,
+    def _moments(self, t):
+        """The buffers, and the bias corrections of step t: lr / (1 - beta1**t) and
+        sqrt(1 - beta2**t)."""
+        buffers = (
+            ("exp_avg", 0.0),
+            ("exp_avg_sq", 0.0),
+            ("max_exp_avg_sq", 0.0) if self.amsgrad else None,
         )
+        beta1, beta2 = self.betas
+        return buffers, self.lr / (1 - beta1**t), (1 - beta2**t) ** 0.5
+
+    def _kernel(self, t):
+        buffers, step_size, bc2_sqrt = self._moments(t)
+        beta1, beta2 = self.betas
+        scalars = (step_size, beta1, beta2, self.eps, self.weight_decay, bc2_sqrt, self.amsgrad)
+        return _net.ADAM, buffers, scalars
 
 
 class AdamW(Adam):
@@ -215,24 +190,20 @@ class AdamW(Adam):
     ):
         super().__init__(params, **arguments(locals()))
 
-    def _update(self):
-        m, v, v_max, step_size, bc2_sqrt = self._moments()
-        _k.adamw_step(
-            self._data,
-            self._grad,
-            m,
-            v,
-            v_max,
-            self._decay_mask,
+    def _kernel(self, t):
+        buffers, step_size, bc2_sqrt = self._moments(t)
+        beta1, beta2 = self.betas
+        scalars = (
             self.lr,
             step_size,
-            self.betas[0],
-            self.betas[1],
+            beta1,
+            beta2,
             self.eps,
             self.weight_decay,
             bc2_sqrt,
             self.amsgrad,
         )
+        return _net.ADAMW, buffers, scalars
 
 
 Adagrad = AdaGrad

@@ -23,8 +23,21 @@ import numpy as np
 
 from .._checks import _unwrap, check_bool, check_int, check_real
 from ..errors import InvalidTypeError, InvalidValueError
+from ..kernels import _network as _net
+from ..kernels import optim as _k
 from ..nn.module import Parameter, pack_parameters
 from .clip import check_max_norm, clip_flat, global_norm
+
+# The update kernels' names by the codes ``Optimizer._kernel`` returns (looked up on the kernel
+# module at each call, as everywhere else: the benchmarks' reference mode swaps them there).
+_KERNELS = {
+    _net.SGD: "sgd_step",
+    _net.ADAGRAD: "adagrad_step",
+    _net.RMSPROP: "rmsprop_step",
+    _net.ADADELTA: "adadelta_step",
+    _net.ADAM: "adam_step",
+    _net.ADAMW: "adamw_step",
+}
 
 
 # -- hyperparameter checks: name -> check(value) ----------------------------------------------
@@ -78,9 +91,10 @@ class Optimizer:
     ``arguments(locals())``: its own arguments); each becomes a validated attribute
     (``opt.lr = 0.01`` is checked the same way). ``clip_norm``: None, or the max_norm the
     gradient's global L2 norm is clipped to before each update (see ``clip_grad_norm``).
-    Subclasses implement ``_update()``, which applies one step to ``self._data`` using
-    ``self._grad`` and ``self.step_count`` (already incremented), and may override
-    ``_check_settings()``.
+    Subclasses implement ``_kernel(t)``, which names the update kernel of step t (already
+    counted in ``self.step_count``), its state buffers and its scalars (or override
+    ``_update()`` to update ``self._data`` from ``self._grad`` in their own way), and may
+    override ``_check_settings()``.
 
     The learning rate given here must be > 0; a later assignment (a schedule annealing to 0)
     or a loaded state_dict may set it to 0, which freezes the parameters.
@@ -216,8 +230,25 @@ class Optimizer:
         self.step_count += 1
         self._update()
 
-    def _update(self):
+    def _kernel(self, t):
+        """The update of step ``t``: (kernel code, buffers, scalars). The code names a kernel
+        of ``fastnn.kernels.optim`` (``fastnn.kernels._network``'s SGD, ADAGRAD, ...);
+        ``buffers`` are its state buffers in its order, each (state name, initial value), or
+        None where it takes an unused array; ``scalars`` its arguments after the decay mask.
+        ``_update`` calls the kernel with them, and the compiled training step hands the same
+        scalars to the same kernel, so both paths update alike."""
         raise NotImplementedError
+
+    def _update(self):
+        code, buffers, scalars = self._kernel(self.step_count)
+        # SGD's momentum buffer starts as the first gradient: the kernel needs to know.
+        first = code == _net.SGD and buffers[0] is not None and buffers[0][0] not in self.state
+        bufs = [self._unused if b is None else self._buffer(*b) for b in buffers]
+        kernel = getattr(_k, _KERNELS[code])
+        if code == _net.SGD:
+            kernel(self._data, self._grad, *bufs, self._decay_mask, *scalars, first)
+        else:
+            kernel(self._data, self._grad, *bufs, self._decay_mask, *scalars)
 
     def zero_grad(self):
         """Set every parameter's gradient to zero."""

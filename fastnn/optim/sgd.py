@@ -1,7 +1,7 @@
 """The SGD family: plain SGD, heavy-ball momentum and Nesterov momentum (torch.optim.SGD)."""
 
 from ..errors import InvalidValueError
-from ..kernels import optim as _k
+from ..kernels import _network as _net
 from .base import Optimizer, arguments
 
 
@@ -40,23 +40,13 @@ class SGD(Optimizer):
     def buffers_in_use(self):
         return ("momentum_buffer",) if self.momentum != 0 else ()
 
-    def _update(self):
-        if self.momentum != 0:
-            first = "momentum_buffer" not in self.state
-            buf = self._buffer("momentum_buffer")
-        else:
-            first, buf = False, self._unused
-        _k.sgd_step(
-            self._data,
-            self._grad,
-            buf,
-            self._decay_mask,
-            self.lr,
-            self.momentum,
-            self.dampening,
-            self.weight_decay,
-            self.nesterov,
-            first,
+    def _kernel(self, t):
+        # sgd_step's last argument, whether the momentum buffer is new, is added by _update.
+        buf = ("momentum_buffer", 0.0) if self.momentum != 0 else None
+        return (
+            _net.SGD,
+            (buf,),
+            (self.lr, self.momentum, self.dampening, self.weight_decay, self.nesterov),
         )
 
 

@@ -13,19 +13,15 @@ def evaluate_rows(model, loss, x, t, labels, width, metrics, batch_size):
     """``{"loss": mean loss, "accuracy": ...}`` of ``model`` on checked rows (``check_xy``'s
     x, t, labels and output width), in eval mode (the model goes back to the mode it was
     in)."""
-    was_training = model.training
-    model.eval()
+    outputs = model._predict(x, batch_size)  # compiled when it can be; back in its mode after
     total = 0.0
     correct = 0
-    try:
-        for lo in range(0, x.shape[0], batch_size):
-            z = model.forward(x[lo : lo + batch_size])
-            tb = t[lo : lo + batch_size]
-            total += loss._forward_checked_once(z, tb, width) * z.shape[0]
-            if "accuracy" in metrics:
-                correct += int(np.count_nonzero(z.argmax(axis=1) == labels[lo : lo + batch_size]))
-    finally:
-        model.train(was_training)
+    for lo in range(0, x.shape[0], batch_size):
+        z = outputs[lo : lo + batch_size]
+        tb = t[lo : lo + batch_size]
+        total += loss._forward_checked_once(z, tb, width) * z.shape[0]
+        if "accuracy" in metrics:
+            correct += int(np.count_nonzero(z.argmax(axis=1) == labels[lo : lo + batch_size]))
     out = {"loss": total / x.shape[0]}
     if "accuracy" in metrics:
         out["accuracy"] = correct / x.shape[0]

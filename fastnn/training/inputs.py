@@ -59,6 +59,10 @@ def check_xy(model, loss, x, y, what, check_finite):
     y_arr = np.asarray(y)
     if isinstance(loss, SoftmaxCrossEntropy) and y_arr.ndim == 1:
         labels = check_labels(y_arr, n, n_out, f"{what} y")
+        if np.shares_memory(labels, y_arr):
+            # The loss kernels index with the labels checked here: a private copy, so that
+            # another thread changing the caller's array cannot take them out of range.
+            labels = labels.copy()
         return x, labels, labels, n_out
     if isinstance(loss, MSELoss) and y_arr.ndim == 1 and n_out == 1:
         y_arr = y_arr.reshape(-1, 1)

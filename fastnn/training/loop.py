@@ -28,6 +28,7 @@ from ..optim.clip import global_norm
 from . import checkpoint
 from .batches import Batches
 from .callbacks import Callback
+from .compiled import CompiledSteps
 from .history import History, TrainingDivergedError
 from .inputs import check_xy, split_validation
 from .options import FitOptions
@@ -89,8 +90,9 @@ def fit(
     that overflows the weights from a finite gradient (an extreme learning rate) is caught at
     the end of the epoch (or by the next step's loss); the weights then go back to those at
     the start of the epoch (batch-norm running statistics included). Ctrl-C stops after the
-    current step and returns the history of the completed
-    epochs (``history.interrupted`` is then true).
+    current step (on the compiled path, after the steps of the call in progress: at most 256,
+    usually well under a second) and returns the history of the completed epochs
+    (``history.interrupted`` is then true).
     """
     # Every argument but the model and the data is an option: FitOptions has the same names,
     # in the same order, with the same defaults (a test keeps the two in step).
@@ -181,6 +183,7 @@ def _train(model, x, y, options, ranks):
     step_hooks = [cb for cb in everyone if type(cb).on_step_end is not Callback.on_step_end]
     order = np.arange(n)
     model.train()
+    compiled = CompiledSteps.start(model, o, batches, ranks, step_hooks)
     for cb in o.callbacks:
         cb.on_train_begin(trainer)
     with _Interrupt(ranks.interruptible) as interrupt:
@@ -200,33 +203,27 @@ def _train(model, x, y, options, ranks):
             # Overflow in a diverging step is caught below, with its epoch and step: keep
             # NumPy from warning (or raising, under np.errstate(all="raise")) first.
             with np.errstate(all="ignore"):
-                for step in range(steps):
-                    m, global_m, idx = batches.rows(order, step)
-                    if m == 0:  # this rank's slice of the batch is empty: a zero gradient
-                        grad.fill(0)
-                        value = 0.0
+                step, done = -1, 0  # the last step done, and the steps done
+                while done < steps:
+                    if compiled is not None and compiled.ready():
+                        # A Ctrl-C already caught: the step in progress, as on the per-layer
+                        # path (one caught during a call stops at the end of that call).
+                        end = done + 1 if interrupt.requested else compiled.chunk_end(done, steps)
+                        r = compiled.run(order, done, end)
+                        total += r.total
+                        correct += r.correct
+                        if r.failed is not None:
+                            diverged(epoch, r.step, r.value, r.failed)
+                        done += r.done
+                        seen = min(done * o.batch_size, n)
                     else:
-                        xs, ts = batches.gather(idx)
-                        z = model.forward(xs)
-                        value = loss._forward_checked_once(z, ts, batches.width)
+                        value, m, right = _layer_step(model, loss, optimizer, batches, order, done)
                         total += value * m
                         seen += m
-                        if batches.track_accuracy:
-                            correct += batches.count_correct(z, idx, ts)
-                        dout = loss.backward()
-                        if m != global_m:
-                            # Mean over this rank's m rows, weighted m / global_m: the sum over
-                            # ranks is the gradient of the global batch's mean loss.
-                            dout *= m / global_m
-                        model.backward(dout, input_grad=False)
-                    if not ranks.sum_gradient(grad, value):
-                        diverged(epoch, step, value if not math.isfinite(value) else math.nan)
-                    norm = global_norm(grad)
-                    if not math.isfinite(norm):
-                        diverged(epoch, step, norm, "gradient")
-                    if o.clip_norm is not None and norm > o.clip_norm:
-                        grad *= o.clip_norm / (norm + 1e-6)
-                    optimizer.step()
+                        correct += right
+                        _update(optimizer, ranks, value, o.clip_norm, diverged, epoch, done)
+                        done += 1
+                    step = done - 1
                     for cb in step_hooks:
                         cb.on_step_end(trainer, step, *_running(total, correct, seen, batches))
                     if interrupt.requested:
@@ -273,6 +270,40 @@ def _running(total, correct, seen, batches):
     if not batches.track_accuracy:
         return loss, None
     return loss, correct / seen if seen else math.nan
+
+
+def _layer_step(model, loss, optimizer, batches, order, step):
+    """Forward, loss and backward of ``step`` through the layers' own methods: (the mean loss
+    of this rank's rows, their count, how many of them were classified right). The gradient
+    is left in the optimizer's buffer."""
+    m, global_m, idx = batches.rows(order, step)
+    if m == 0:  # this rank's slice of the batch is empty: a zero gradient
+        optimizer.flat_buffers()[1].fill(0)
+        return 0.0, 0, 0
+    xs, ts = batches.gather(idx)
+    z = model.forward(xs)
+    value = loss._forward_checked_once(z, ts, batches.width)
+    right = batches.count_correct(z, idx, ts) if batches.track_accuracy else 0
+    dout = loss.backward()
+    if m != global_m:
+        # Mean over this rank's m rows, weighted m / global_m: the sum over ranks is the
+        # gradient of the global batch's mean loss.
+        dout *= m / global_m
+    model.backward(dout, input_grad=False)
+    return value, m, right
+
+
+def _update(optimizer, ranks, value, clip_norm, diverged, epoch, step):
+    """The gradient summed over the ranks, checked finite, clipped, and the update."""
+    grad = optimizer.flat_buffers()[1]
+    if not ranks.sum_gradient(grad, value):
+        diverged(epoch, step, value if not math.isfinite(value) else math.nan)
+    norm = global_norm(grad)
+    if not math.isfinite(norm):
+        diverged(epoch, step, norm, "gradient")
+    if clip_norm is not None and norm > clip_norm:
+        grad *= clip_norm / (norm + 1e-6)
+    optimizer.step()
 
 
 def _prepare(model, x, y, o, ranks):

@@ -128,3 +128,16 @@ def adamw_step(
         on = decay_mask != 0
         params[on] *= _scalar(params, 1.0 - lr * weight_decay)
     _adam(params, grads, m, v, v_max, step_size, beta1, beta2, eps, bias_correction2_sqrt, amsgrad)
+
+
+def flat_norm(a):
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = float(np.sum(np.square(a, dtype=np.float64)))
+        if np.isfinite(s) or not np.isfinite(a).all():
+            return np.sqrt(s)  # inf for inf, NaN for NaN
+        big = float(np.abs(a).max())
+        return big * np.sqrt(float(np.sum(np.square(a / big, dtype=np.float64))))
+
+
+def scale_flat(a, factor):
+    a *= a.dtype.type(factor)
