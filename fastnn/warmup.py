@@ -4,7 +4,8 @@
 Kernels are compiled on first use and cached on disk (``cache=True``), so the first training
 step of a fresh install waits for the compiler. ``warmup`` runs one tiny step through every
 layer, loss and optimizer, for float32 and float64, so that every kernel signature that
-training uses is compiled and cached before it is needed.
+training uses is compiled and cached before it is needed, and fit's compiled step for an MLP
+trained with Adam (with and without dropout).
 """
 
 import os
@@ -19,6 +20,7 @@ from ._version import __version__
 from .data.datasets import cache_dir as data_cache_dir
 from .kernels.dropout import dropout_backward
 from .threads import get_num_threads
+from .training import fit
 
 # Every optimizer with its defaults, and the options that take another kernel path.
 _OPTIMIZERS = [(name, {}) for name in optim.OPTIMIZERS] + [
@@ -76,6 +78,14 @@ def warmup(dtypes=(np.float32, np.float64)):
                 opt.step()
                 opt.step()
         model.predict_proba(x)
+        # fit's compiled step (kernels._network) for its most common case, an MLP of Linear
+        # layers with fused ReLU, cross-entropy on labels and Adam, and predict's forward
+        # pass; other combinations of layers, loss and optimizer compile on their first fit.
+        for dropout in (0.0, 0.5):
+            model = nn.MLP([4, 5, 3], dropout=dropout, seed=0, dtype=dtype)
+            opt = optim.Adam(model.parameters())
+            fit(model, x, labels, optimizer=opt, epochs=1, batch_size=3, verbose=0, seed=0)
+        model.predict(x)
     return time.perf_counter() - began
 
 
