@@ -42,9 +42,10 @@ from ._config import SERIAL
 
 # The names compiled code calls; fastnn's own, so that no other library can provide them.
 _SYMBOLS = {types.float32: "fastnn_blas_sgemm", types.float64: "fastnn_blas_dgemm"}
+_GEMV_SYMBOLS = {types.float32: "fastnn_blas_sgemv", types.float64: "fastnn_blas_dgemv"}
 _ADDRESSES = {
-    "fastnn_blas_sgemm": get_cython_function_address("scipy.linalg.cython_blas", "sgemm"),
-    "fastnn_blas_dgemm": get_cython_function_address("scipy.linalg.cython_blas", "dgemm"),
+    f"fastnn_blas_{name}": get_cython_function_address("scipy.linalg.cython_blas", name)
+    for name in ("sgemm", "dgemm", "sgemv", "dgemv")
 }
 for _name, _address in _ADDRESSES.items():
     llvm.add_symbol(_name, _address)
@@ -136,6 +137,39 @@ def _xgemm(typingctx, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):
     return sig, codegen
 
 
+@intrinsic
+def _xgemv(typingctx, trans, m, n, a, lda, x, beta, y):
+    """One call of the Fortran ?gemv with alpha = 1 and unit strides: y = op(A) x + beta y,
+    A column-major (m, n) with leading dimension lda."""
+    if not all(isinstance(v, types.Array) and v.dtype == y.dtype for v in (a, x, y)):
+        return None
+    if y.dtype not in _GEMV_SYMBOLS:
+        return None
+    dtype = y.dtype
+    sig = types.void(trans, m, n, a, lda, x, beta, y)
+
+    def codegen(context, builder, signature, args):
+        fl = context.get_value_type(dtype)
+        p8, p32, pf = ir.IntType(8).as_pointer(), ir.IntType(32).as_pointer(), fl.as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [p8, p32, p32, pf, pf, p32, pf, p32, pf, pf, p32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, _GEMV_SYMBOLS[dtype])
+        kinds = [types.int8, types.int32, types.int32, None, types.int32, None, dtype, None]
+        ptrs = []
+        for value, ty, kind in zip(args, signature.args, kinds, strict=True):
+            if kind is None:
+                ptrs.append(context.make_array(ty)(context, builder, value).data)
+            else:
+                cast = context.cast(builder, value, ty, kind)
+                ptrs.append(cgutils.alloca_once_value(builder, cast))
+        one = cgutils.alloca_once_value(builder, ir.Constant(ir.IntType(32), 1))
+        alpha = cgutils.alloca_once_value(builder, ir.Constant(fl, 1.0))
+        trans_, m_, n_, a_, lda_, x_, beta_, y_ = ptrs
+        builder.call(fn, [trans_, m_, n_, alpha, a_, lda_, x_, one, beta_, y_, one])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 def _thread_fn(builder, context, index, fnty):
     """(pointer to ``_THREAD_FNS[index]`` as ``fnty``, whether it is non-NULL)."""
     i8p = ir.IntType(8).as_pointer()
@@ -180,6 +214,10 @@ if numba.config.DISABLE_JIT:
         np.dtype(t.name): ctypes.CFUNCTYPE(None, *[_P] * 13)(_ADDRESSES[s])
         for t, s in _SYMBOLS.items()
     }
+    _GEMV_CFUNCS = {
+        np.dtype(t.name): ctypes.CFUNCTYPE(None, *[_P] * 11)(_ADDRESSES[s])
+        for t, s in _GEMV_SYMBOLS.items()
+    }
 
     def _xgemm(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):  # noqa: F811
         ref, ct = ctypes.byref, np.ctypeslib.as_ctypes_type(c.dtype)
@@ -190,6 +228,16 @@ if numba.config.DISABLE_JIT:
             ref(chars[0]), ref(chars[1]), ref(ints[0]), ref(ints[1]), ref(ints[2]), ref(alpha),
             a.ctypes.data, ref(ints[3]), b.ctypes.data, ref(ints[4]), ref(beta_),
             c.ctypes.data, ref(ints[5]),
+        )  # fmt: skip
+
+    def _xgemv(trans, m, n, a, lda, x, beta, y):  # noqa: F811
+        ref, ct = ctypes.byref, np.ctypeslib.as_ctypes_type(y.dtype)
+        t = ctypes.c_char(bytes([int(trans)]))
+        ints = [ctypes.c_int(int(v)) for v in (m, n, lda, 1)]
+        alpha, beta_ = ct(1.0), ct(beta)
+        _GEMV_CFUNCS[y.dtype](
+            ref(t), ref(ints[0]), ref(ints[1]), ref(alpha), a.ctypes.data, ref(ints[2]),
+            x.ctypes.data, ref(ints[3]), ref(beta_), y.ctypes.data, ref(ints[3]),
         )  # fmt: skip
 
     def _set_threads(n):  # noqa: F811
@@ -224,6 +272,16 @@ def gemm(a, b, c, trans_a, trans_b, beta):
     """
     m, n = c.shape
     k = a.shape[0] if trans_a else a.shape[1]
+    if m == 1 and n > 1 and k > 0:
+        # One row: a matrix-vector product (OpenBLAS's gemm with one row runs several times
+        # slower than its gemv: 250 against 38 us for 1 x 1024 x 1024 on 2 threads). op(a)'s
+        # k values are contiguous either way; c.T = op(b).T @ a.T, and b read column-major
+        # is b.T, so 'N' on b as an (n, k) column-major matrix when b is not transposed.
+        if trans_b:
+            _xgemv(_N + _T_MINUS_N, k, n, b, max(1, k), a, beta, c)
+        else:
+            _xgemv(_N, n, k, b, max(1, n), a, beta, c)
+        return
     # BLAS is column-major, and a C-contiguous (r, s) array read column-major is its (s, r)
     # transpose. So c.T = op(b).T @ op(a).T is computed: operands swapped, flags unchanged.
     # Reference BLAS wants leading dimensions >= 1 even when a dimension is 0 (OpenBLAS

@@ -19,6 +19,7 @@ from fastnn.kernels.reference import blas as ref
 SHAPES = [
     (1, 1, 1),
     (1, 7, 5),
+    (1, 300, 200),  # one row: gemm goes through gemv
     (6, 1, 5),
     (6, 7, 1),
     (0, 7, 5),
@@ -94,10 +95,11 @@ def test_float32_sums_in_float32_near_exact(dtype32, rng):
 
 
 @pytest.mark.nojit
+@pytest.mark.parametrize("rows", [5, 1])
 @pytest.mark.parametrize("ta, tb", FLAGS)
-def test_beta_zero_overwrites_nan_and_inf(ta, tb, dtype, rng):
-    a, b, _ = _operands(rng, 5, 6, 4, ta, tb, dtype)
-    c = np.full((5, 6), np.nan, dtype)
+def test_beta_zero_overwrites_nan_and_inf(ta, tb, rows, dtype, rng):
+    a, b, _ = _operands(rng, rows, 6, 4, ta, tb, dtype)
+    c = np.full((rows, 6), np.nan, dtype)
     c[0, 0] = np.inf
     kernels.gemm(a, b, c, ta, tb, 0.0)
     assert np.isfinite(c).all()

@@ -349,7 +349,9 @@ def predict(model, x, batch_size):
         model._eval_plan = plan
     plan.load_statistics()
     out = np.empty((n, plan.out_width), dtype=plan.dtype)
-    for lo in range(0, n, plan.rows):
-        block = np.ascontiguousarray(x[lo : lo + plan.rows], dtype=plan.dtype)
-        plan.forward(block, out[lo : lo + plan.rows])
+    # In batches of ``rows`` as the per-layer path runs them (a plan made for more rows
+    # serves too): the products of a batch, hence their rounding, depend on its size.
+    for lo in range(0, n, rows):
+        block = np.ascontiguousarray(x[lo : lo + rows], dtype=plan.dtype)
+        plan.forward(block, out[lo : lo + rows])
     return out
