@@ -68,6 +68,7 @@ import os
 import pathlib
 import platform
 import statistics
+import subprocess
 import sys
 import time
 import traceback
@@ -79,8 +80,13 @@ import numpy as np
 # the workers, and each worker imports what its implementation needs (``_start``).
 
 IMPLS = ("fastnn", "fastnn-numpy", "torch", "sklearn", "gemm-floor")
-SWEEP_IMPLS = ("fastnn", "torch", "gemm-floor")
+SWEEP_IMPLS = ("fastnn", "fastnn-before", "torch", "gemm-floor")
+# With --before PYTHON: a fastnn installed in another environment (an earlier commit), run
+# by that interpreter, side by side with this one.
+BEFORE = "fastnn-before"
 RATIOS = (
+    ("fastnn", BEFORE),
+    (BEFORE, "gemm-floor"),
     ("fastnn", "torch"),
     ("fastnn", "gemm-floor"),
     ("fastnn-numpy", "fastnn"),
@@ -139,7 +145,7 @@ MAIN = {
 # Configs whose predict latency is measured (--predict), and the rows per call.
 PREDICT_CONFIGS = ("T1", "T3")
 PREDICT_ROWS = (1, 32)
-PREDICT_IMPLS = ("fastnn", "torch", "sklearn")
+PREDICT_IMPLS = ("fastnn", BEFORE, "torch", "sklearn")
 # Set by this workplace for old processors; they pin NumPy's and SciPy's OpenBLAS to AVX2
 # kernels on AVX-512 machines, while PyTorch picks its own. Removed for the workers unless
 # --keep-openblas-env: benchmark as a user's machine runs.
@@ -377,6 +383,7 @@ FACTORIES = {
     "torch": Torch,
     "sklearn": Sklearn,
     "gemm-floor": GemmFloor,
+    BEFORE: Fastnn,
 }
 
 
@@ -411,6 +418,7 @@ def _info(impl, policy):
         import fastnn
 
         versions = {"fastnn": fastnn.__version__, **versions, "numba": numba.__version__}
+        versions["fastnn_path" if impl == "fastnn" else f"{impl}_path"] = fastnn.__file__
         with contextlib.suppress(ValueError):  # no parallel kernel ran
             layer = numba.threading_layer()
     elif impl in PACKAGES:
@@ -430,9 +438,13 @@ def _info(impl, policy):
     }
 
 
-def _serve(conn, impl, threads, images):
+def _serve(conn, impl, threads, images, sys_path=None):
     """A worker's loop: answer ("build", config fields), ("epoch", None), ("info", None) and
-    ("stop", None) with (status, payload), status "ok", "skipped" or "error"."""
+    ("stop", None) with (status, payload), status "ok", "skipped" or "error". ``sys_path``:
+    the module path of another interpreter's environment (``--before``), which replaces the
+    parent's that multiprocessing hands down, before fastnn is imported."""
+    if sys_path is not None:
+        sys.path[:] = sys_path
     try:
         policy = _start(impl, threads)
     except ImportError as e:
@@ -496,14 +508,32 @@ class WorkerError(RuntimeError):
 class Worker:
     """The parent's handle on one implementation's process."""
 
-    def __init__(self, impl, threads, images):
+    def __init__(self, impl, threads, images, python=None):
         ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: nothing inherited
         self.impl = impl
         self.conn, child = ctx.Pipe()
+        sys_path = None
+        if python is not None:  # another environment's interpreter, with its own sys.path
+            sys_path = json.loads(
+                subprocess.run(
+                    [python, "-c", "import json, sys; print(json.dumps(sys.path[1:]))"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
         self.process = ctx.Process(
-            target=_serve, args=(child, impl, threads, images), name=f"compare-{impl}", daemon=True
+            target=_serve,
+            args=(child, impl, threads, images, sys_path),
+            name=f"compare-{impl}",
+            daemon=True,
         )
-        self.process.start()
+        if python is not None:
+            ctx.set_executable(python)
+        try:
+            self.process.start()
+        finally:
+            ctx.set_executable(sys.executable)
         child.close()
         self.status, self.reason = self._receive()
 
@@ -534,12 +564,12 @@ class Worker:
         self.conn.close()
 
 
-def start_workers(impls, threads, images):
+def start_workers(impls, threads, images, before=None):
     """({impl: Worker} of those that started, {impl: why skipped})."""
     workers, skipped = {}, {}
     try:
         for impl in impls:
-            worker = Worker(impl, threads, images)
+            worker = Worker(impl, threads, images, before if impl == BEFORE else None)
             if worker.status == "skipped":
                 skipped[impl] = worker.reason
                 worker.close()
@@ -729,7 +759,7 @@ def machine(threads, workers):
 def header(m, settings):
     order = ["fastnn", "numpy", "numba", "torch", "sklearn"]
     named = sorted(
-        (k for k in m["versions"] if k != "python"),
+        (k for k in m["versions"] if k != "python" and not k.endswith("_path")),
         key=lambda k: (k not in order, order.index(k) if k in order else 0, k),
     )
     versions = ", ".join(f"{k} {m['versions'][k]}" for k in named)
@@ -796,6 +826,13 @@ def parse_args(argv):
     p.add_argument("--config", nargs="+", type=str.upper, choices=sorted(MAIN), default=None)
     p.add_argument("--sweep", action="append", choices=("batch", "width"), default=[])
     p.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
+    p.add_argument(
+        "--before",
+        metavar="PYTHON",
+        default=None,
+        help=f"also run '{BEFORE}': the fastnn of another environment (an earlier commit "
+        "installed there; same NumPy), by that environment's interpreter",
+    )
     p.add_argument("--images", type=int, default=None, help="MNIST images (10000; --quick 300)")
     p.add_argument(
         "--max-steps",
@@ -864,7 +901,10 @@ def main(argv=None):
         for name in OPENBLAS_PINS:
             if os.environ.pop(name, None) is not None:
                 removed.append(name)
-    workers, skipped = start_workers(args.impls, args.threads, args.images)
+    impls = list(args.impls)
+    if args.before:
+        impls.insert(impls.index("fastnn") + 1 if "fastnn" in impls else 0, BEFORE)
+    workers, skipped = start_workers(impls, args.threads, args.images, args.before)
     try:
         available = list(workers)
         groups.append(("main configs", [MAIN[c] for c in args.config], available, True))
