@@ -142,7 +142,7 @@ def _forward(x, out, act, alpha):
     n = x.size
     c = n_chunks(n)
     if c == 1:
-        _forward_range(x, out, act, alpha, 0, n)
+        _forward_range(x, out, act, alpha, np.int64(0), n)
     else:
         for k in prange(c):
             lo, hi = chunk_bounds(k, c, n)
@@ -154,7 +154,7 @@ def _backward(dout, y, dx, act, alpha):
     n = dout.size
     c = n_chunks(n)
     if c == 1:
-        _backward_range(dout, y, dx, act, alpha, 0, n)
+        _backward_range(dout, y, dx, act, alpha, np.int64(0), n)
     else:
         for k in prange(c):
             lo, hi = chunk_bounds(k, c, n)
@@ -276,7 +276,7 @@ def maxout_forward(z, pieces, out, argmax):
     n = out.shape[0]
     c = min(n_chunks(z.size), n)
     if c <= 1:
-        _maxout_forward_rows(z, pieces, out, argmax, 0, n)
+        _maxout_forward_rows(z, pieces, out, argmax, np.int64(0), n)
     else:
         for k in prange(c):
             lo, hi = chunk_bounds(k, c, n)
@@ -305,7 +305,7 @@ def maxout_backward(dout, argmax, pieces, dz):
     n = dout.shape[0]
     c = min(n_chunks(dz.size), n)
     if c <= 1:
-        _maxout_backward_rows(dout, argmax, pieces, dz, 0, n)
+        _maxout_backward_rows(dout, argmax, pieces, dz, np.int64(0), n)
     else:
         for k in prange(c):
             lo, hi = chunk_bounds(k, c, n)

@@ -32,7 +32,7 @@ def _bias_act_rows(y, b, act, alpha, lo, hi):
         for j in range(m):
             row[j] += b[j]
         # The activation's own loop, in place on the row (still in L1 cache).
-        _forward_range(row, row, act, alpha, 0, m)
+        _forward_range(row, row, act, alpha, np.int64(0), m)
 
 
 @njit(**PARALLEL)
@@ -41,7 +41,7 @@ def bias_act_forward(y, b, act, alpha):
     n = y.shape[0]
     c = n_chunks(y.size)
     if c == 1:
-        _bias_act_rows(y, b, act, alpha, 0, n)
+        _bias_act_rows(y, b, act, alpha, np.int64(0), n)
     else:
         for k in prange(c):
             lo, hi = chunk_bounds(k, c, n)
@@ -80,7 +80,7 @@ def bias_act_backward(dout, y, act, alpha, dz, db):
     # their time in per-row call overhead instead of vectorised loops.
     c = min(n_chunks(dout.size), m // _MIN_COLS)
     if c <= 1:
-        _dz_cols(dout, y, act, alpha, dz, db, 0, m)
+        _dz_cols(dout, y, act, alpha, dz, db, np.int64(0), m)
     else:
         for k in prange(c):
             lo, hi = chunk_bounds(k, c, m)

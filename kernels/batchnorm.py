@@ -116,9 +116,9 @@ def batchnorm_forward_train(x, gamma, beta, eps, out, xhat, mean, var, inv_std, 
     s = work[0, 1]
     c = _row_chunks(n, d, work.shape[0])
     if c == 1:
-        _welford(x, m, s, 0, n)
+        _welford(x, m, s, np.int64(0), n)
         _finish_stats(x, eps, m, s, mean, var, inv_std)
-        _normalize(x, gamma, beta, m, s, out, xhat, 0, n)
+        _normalize(x, gamma, beta, m, s, out, xhat, np.int64(0), n)
     else:
         for k in prange(c):
             lo, hi = chunk_bounds(k, c, n)
@@ -169,7 +169,7 @@ def batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, eps, out, 
     # Elementwise once the scales are known: any row split will do.
     c = min(n_chunks(n * d), n)
     if c <= 1:
-        _forward_eval_rows(x, beta, running_mean, scale, out, 0, n)
+        _forward_eval_rows(x, beta, running_mean, scale, out, np.int64(0), n)
     else:
         for k in prange(c):
             lo, hi = chunk_bounds(k, c, n)
@@ -245,9 +245,9 @@ def batchnorm_backward(dout, xhat, gamma, inv_std, dx, dgamma, dbeta, work):
         return
     c = _row_chunks(n, d, work.shape[0])
     if c == 1:
-        _sums(dout, xhat, a, b, 0, n)
+        _sums(dout, xhat, a, b, np.int64(0), n)
         _finish_sums(a, b, dgamma, dbeta, n)
-        _dx(dout, xhat, gamma, inv_std, a, b, dx, 0, n)
+        _dx(dout, xhat, gamma, inv_std, a, b, dx, np.int64(0), n)
     else:
         for k in prange(c):
             lo, hi = chunk_bounds(k, c, n)
@@ -306,9 +306,9 @@ def batchnorm_backward_eval(
     b = work[0, 1]
     c = _row_chunks(n, d, work.shape[0])
     if c == 1:
-        _sums_eval(dout, x, running_mean, a, b, 0, n)
+        _sums_eval(dout, x, running_mean, a, b, np.int64(0), n)
         _finish_sums_eval(gamma, running_var, eps, a, b, dgamma, dbeta)
-        _dx_eval(dout, a, dx, 0, n)
+        _dx_eval(dout, a, dx, np.int64(0), n)
     else:
         for k in prange(c):
             lo, hi = chunk_bounds(k, c, n)

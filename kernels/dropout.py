@@ -29,7 +29,7 @@ def dropout_forward(x, u, p, out, mask):
     scale = 1.0 / (1.0 - p)
     c = n_chunks(n)
     if c == 1:
-        _dropout_forward_range(x, u, p, scale, out, mask, 0, n)
+        _dropout_forward_range(x, u, p, scale, out, mask, np.int64(0), n)
     else:
         for k in prange(c):
             lo, hi = chunk_bounds(k, c, n)
@@ -49,7 +49,7 @@ def dropout_backward(dout, mask, dx):
     n = dout.size
     c = n_chunks(n)
     if c == 1:
-        _dropout_backward_range(dout, mask, dx, 0, n)
+        _dropout_backward_range(dout, mask, dx, np.int64(0), n)
     else:
         for k in prange(c):
             lo, hi = chunk_bounds(k, c, n)

@@ -256,7 +256,7 @@ def exp_forward(x, out):
     n = x.size
     c = n_chunks(n)
     if c == 1:
-        _exp_range(x, out, 0, n)
+        _exp_range(x, out, np.int64(0), n)
     else:
         for k in prange(c):
             lo, hi = chunk_bounds(k, c, n)

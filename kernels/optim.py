@@ -95,7 +95,20 @@ def sgd_step(
     n = params.size
     c = n_chunks(n)
     if c == 1:
-        _sgd_range(params, grads, buf, decay_mask, lr_, mom, damp1, wd, nesterov, first_step, 0, n)
+        _sgd_range(
+            params,
+            grads,
+            buf,
+            decay_mask,
+            lr_,
+            mom,
+            damp1,
+            wd,
+            nesterov,
+            first_step,
+            np.int64(0),
+            n,
+        )
     else:
         for k in prange(c):
             lo, hi = chunk_bounds(k, c, n)

@@ -250,7 +250,7 @@ def softmax_forward(x, out):
     n = x.shape[0]
     c = n_chunks(x.size)
     if c == 1:
-        _softmax_rows(x, out, 0, n)
+        _softmax_rows(x, out, np.int64(0), n)
     else:
         for k in prange(c):
             lo, hi = chunk_bounds(k, c, n)
@@ -274,7 +274,7 @@ def softmax_backward(dout, y, dx):
     n = y.shape[0]
     c = n_chunks(y.size)
     if c == 1:
-        _softmax_backward_rows(dout, y, dx, 0, n)
+        _softmax_backward_rows(dout, y, dx, np.int64(0), n)
     else:
         for k in prange(c):
             lo, hi = chunk_bounds(k, c, n)
@@ -319,7 +319,7 @@ def softmax_cross_entropy_labels(z, t, dz):
     scale = 1.0 / n
     c = n_chunks(z.size)
     if c == 1:
-        return _ce_labels_rows(z, t, dz, scale, 0, n) / n
+        return _ce_labels_rows(z, t, dz, scale, np.int64(0), n) / n
     part = np.zeros(c)
     for k in prange(c):
         lo, hi = chunk_bounds(k, c, n)
@@ -368,7 +368,7 @@ def softmax_cross_entropy_targets(z, t, dz):
     scale = 1.0 / n
     c = n_chunks(z.size)
     if c == 1:
-        return _ce_targets_rows(z, t, dz, scale, 0, n) / n
+        return _ce_targets_rows(z, t, dz, scale, np.int64(0), n) / n
     part = np.zeros(c)
     for k in prange(c):
         lo, hi = chunk_bounds(k, c, n)
@@ -392,7 +392,7 @@ def mse_forward(y, t):
     n = y.size
     c = n_chunks(n)
     if c == 1:
-        return _squared_error_sum(y, t, 0, n) / n
+        return _squared_error_sum(y, t, np.int64(0), n) / n
     part = np.zeros(c)
     for k in prange(c):
         lo, hi = chunk_bounds(k, c, n)
