@@ -99,6 +99,19 @@ llvm.add_symbol("fastnn_blas_thread_fns", ctypes.addressof(_THREAD_FNS))
 
 
 # -- compiled calls -----------------------------------------------------------------------------
+def _by_reference(context, builder, args, argtypes, kinds):
+    """Fortran's arguments, all by pointer: an array's data pointer where ``kinds`` has None,
+    else a stack slot of the calling function holding the value cast to that type."""
+    ptrs = []
+    for value, ty, kind in zip(args, argtypes, kinds, strict=True):
+        if kind is None:
+            ptrs.append(context.make_array(ty)(context, builder, value).data)
+        else:
+            cast = context.cast(builder, value, ty, kind)
+            ptrs.append(cgutils.alloca_once_value(builder, cast))
+    return ptrs
+
+
 @intrinsic
 def _xgemm(typingctx, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):
     """One call of the Fortran ?gemm with alpha = 1 on column-major operands. Fortran takes
@@ -123,13 +136,7 @@ def _xgemm(typingctx, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):
             types.int8, types.int8, types.int32, types.int32, types.int32, None,
             types.int32, None, types.int32, dtype, None, types.int32,
         ]  # fmt: skip
-        ptrs = []
-        for value, ty, kind in zip(args, signature.args, kinds, strict=True):
-            if kind is None:
-                ptrs.append(context.make_array(ty)(context, builder, value).data)
-            else:
-                cast = context.cast(builder, value, ty, kind)
-                ptrs.append(cgutils.alloca_once_value(builder, cast))
+        ptrs = _by_reference(context, builder, args, signature.args, kinds)
         alpha = cgutils.alloca_once_value(builder, ir.Constant(fl, 1.0))
         builder.call(fn, ptrs[:5] + [alpha] + ptrs[5:])
         return context.get_dummy_value()
@@ -154,13 +161,7 @@ def _xgemv(typingctx, trans, m, n, a, lda, x, beta, y):
         fnty = ir.FunctionType(ir.VoidType(), [p8, p32, p32, pf, pf, p32, pf, p32, pf, pf, p32])
         fn = cgutils.get_or_insert_function(builder.module, fnty, _GEMV_SYMBOLS[dtype])
         kinds = [types.int8, types.int32, types.int32, None, types.int32, None, dtype, None]
-        ptrs = []
-        for value, ty, kind in zip(args, signature.args, kinds, strict=True):
-            if kind is None:
-                ptrs.append(context.make_array(ty)(context, builder, value).data)
-            else:
-                cast = context.cast(builder, value, ty, kind)
-                ptrs.append(cgutils.alloca_once_value(builder, cast))
+        ptrs = _by_reference(context, builder, args, signature.args, kinds)
         one = cgutils.alloca_once_value(builder, ir.Constant(ir.IntType(32), 1))
         alpha = cgutils.alloca_once_value(builder, ir.Constant(fl, 1.0))
         trans_, m_, n_, a_, lda_, x_, beta_, y_ = ptrs

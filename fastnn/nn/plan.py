@@ -154,7 +154,7 @@ class Plan:
             row, f = table[i], ftable[i]
             row[k.X] = x
             t = type(m)
-            if t is Linear:
+            if t in (Linear, Maxout):
                 m._check_params(grads=False)
                 m._check_params(grads=True)
                 if m.in_features != w:
@@ -162,6 +162,7 @@ class Plan:
                         f"layer {i} ({m!r}) takes {m.in_features} inputs, gets {w}"
                     )
                 out = m.out_features
+            if t is Linear:
                 row[k.KIND], row[k.ACT], f[k.ALPHA] = k.LINEAR, m._act, m.alpha
                 row[k.W] = offsets[id(m.weight)]
                 if m.bias is not None:
@@ -172,13 +173,6 @@ class Plan:
                     row[k.A3] = take("work", out)
                 row[k.A1] = take("work", rows * out)
             elif t is Maxout:
-                m._check_params(grads=False)
-                m._check_params(grads=True)
-                if m.in_features != w:
-                    raise InvalidValueError(
-                        f"layer {i} ({m!r}) takes {m.in_features} inputs, gets {w}"
-                    )
-                out = m.out_features
                 row[k.KIND], row[k.PIECES] = k.MAXOUT, m.pieces
                 row[k.W], row[k.B] = offsets[id(m.weight)], offsets[id(m.bias)]
                 row[k.A1] = take("work", rows * out * m.pieces)
