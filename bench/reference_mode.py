@@ -19,7 +19,9 @@ and it turns the compiled training step and forward pass off (``fastnn.compiled(
 run a whole network in one Numba call, whose reference is the per-layer path), so that no
 Numba-compiled code runs from Python; everything is restored on exit, also after an
 exception. Kernels that call other Numba functions internally are never entered, so their
-private helpers need no twin. A public kernel without a twin raises ``LookupError``.
+private helpers need no twin; a kernel's one-thread form that fastnn calls directly (listed in
+its module's ``SERIAL_FORMS``) is replaced with that kernel's twin. A public kernel without a
+twin raises ``LookupError``.
 """
 
 import contextlib
@@ -86,6 +88,12 @@ def _replacements():
     pairs = kernel_twins()
     patches = [(module, name, twin) for module, name, _, twin in pairs]
     twin_of = {id(kernel): twin for _, _, kernel, twin in pairs}
+    # A kernel module's one-thread forms of its kernels (SERIAL_FORMS: private name -> the
+    # public kernel it equals), which fastnn calls for small work: the public kernel's twin.
+    for module in {id(m): m for m, _, _, _ in pairs}.values():
+        twins = {name: twin for m, name, _, twin in pairs if m is module}
+        for private, public in getattr(module, "SERIAL_FORMS", {}).items():
+            patches.append((module, private, twins[public]))
     for module in _user_modules():
         for name, value in list(vars(module).items()):
             if not isinstance(value, Dispatcher):

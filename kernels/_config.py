@@ -22,8 +22,12 @@ from numba import njit
 THREADING_LAYERS = ("omp", "tbb")
 
 # No 'reassoc' (it lets LLVM reorder reductions, which changes sums) and no 'nnan'/'ninf'
-# (kernels must propagate NaN and inf so that training can detect a diverging loss).
-FASTMATH = {"nsz", "arcp", "contract"}
+# (kernels must propagate NaN and inf so that training can detect a diverging loss). No
+# 'contract' either: with it LLVM fuses a multiply and an add into one FMA where the code around
+# them makes that look worthwhile, so one kernel compiled alone and the same kernel compiled
+# inside the training step rounded differently (Adam with amsgrad, 16 of 192 values, once the
+# two came from processes sharing a cache). Fused operations are written out (fastexp._fma).
+FASTMATH = {"nsz", "arcp"}
 
 # error_model "numpy": a float division by zero gives inf or NaN as in NumPy and PyTorch
 # instead of raising, and without the zero check LLVM can vectorise the loop.
@@ -123,7 +127,36 @@ def _install_kernels_stamp():
         caching.IndexDataCacheFile.save = save_by_key
 
 
+# Numba names compiled code by the function's qualified name, a number from a counter that
+# every process starts at 1 (and a forked child continues from its parent's), and the argument
+# types. Code loaded from the cache keeps the names it was compiled under in another process,
+# so two different functions can meet under one name: a parallel kernel's loop body is named
+# after the address of an object (``__numba_parfor_gufunc_0x...``), and the same name, number
+# and types turn up in two processes for two different loops. The process then calls one of
+# them for the other: under ``pytest -n 2`` with an empty cache, Adam with amsgrad gave
+# different bits through the training step than through the layers, in one worker only
+# (numba/numba#10486 describes the counter). Each process (and each forked child) counts from
+# a random start instead, so names from different processes do not meet.
+def _install_distinct_ids():
+    import itertools
+    import os
+    import secrets
+
+    from numba.core import bytecode
+
+    def reseed():
+        bytecode.FunctionIdentity._unique_ids = itertools.count(secrets.randbits(40) + 1)
+
+    reseed()
+    os.register_at_fork(after_in_child=reseed)
+
+
 try:
     _install_kernels_stamp()
 except Exception:  # pragma: no cover - another Numba's internals: keep its own stamps
+    pass
+
+try:
+    _install_distinct_ids()
+except Exception:  # pragma: no cover - another Numba's internals
     pass

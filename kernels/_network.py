@@ -9,9 +9,19 @@ dropout probability, batch-norm eps and momentum). So sizes, depth and order of 
 data: one compiled function serves every architecture. ``fastnn.nn.plan`` builds the tables
 from a model and checks them; the kernels here trust them, as every kernel trusts its caller.
 
-Same results as the layers, bit for bit: each layer calls the kernels its class calls, with the
-same arguments, in the same order, and the matrix products are the same BLAS calls
-(``blas.gemm``, which ``affine`` uses too).
+Same results as the layers, bit for bit: each layer runs the code its class runs, in the same
+order, and the matrix products are the same BLAS calls (``blas.gemm``, which ``affine`` uses
+too).
+
+Threads: the step runs the kernels' serial row helpers (``_bias_act_rows`` for
+``bias_act_forward``, ``_ce_labels_serial`` for ``softmax_cross_entropy_labels``, ...), not the
+parallel kernels, except for batch norm and the optimizer updates; BLAS uses its own threads.
+Elementwise and row-wise passes give the same bits however their rows are split, and the
+serial losses sum the parallel kernels' chunks in the same order. Each parallel kernel costs
+about a second of compiling in a fresh process (Numba compiles its loop body a second time,
+and LLVM optimises everything it calls again inside the step), and at the batch sizes the
+step is for, their passes are a few percent of a step (bench/NOTES.md, "Cold start"); the
+optimizer's update over all of the parameters is the one pass large enough to keep.
 
 Its reference is therefore not a NumPy twin but the per-layer path, whose every kernel has one:
 ``tests/test_compiled.py`` trains and predicts both ways and compares them bit for bit. (The
@@ -40,8 +50,14 @@ from numba import njit
 from numba.np.ufunc import parallel as _parallel
 
 from ._config import SERIAL, n_chunks
-from .activations import IDENTITY, _backward, _forward, maxout_backward, maxout_forward
-from .affine import bias_act_backward, bias_act_forward
+from .activations import (
+    IDENTITY,
+    _backward_range,
+    _forward_range,
+    _maxout_backward_rows,
+    _maxout_forward_rows,
+)
+from .affine import _bias_act_rows, _dz_cols
 from .batchnorm import (
     batchnorm_backward,
     batchnorm_forward_eval,
@@ -49,7 +65,7 @@ from .batchnorm import (
     batchnorm_update_running,
 )
 from .blas import gemm
-from .dropout import dropout_backward, dropout_forward
+from .dropout import _dropout_backward_range, _dropout_forward_range
 from .optim import (
     adadelta_step,
     adagrad_step,
@@ -61,12 +77,12 @@ from .optim import (
     sgd_step,
 )
 from .softmax_cross_entropy import (
+    _ce_labels_serial,
+    _ce_targets_serial,
+    _mse_serial,
+    _softmax_backward_rows,
+    _softmax_rows,
     mse_backward,
-    mse_forward,
-    softmax_backward,
-    softmax_cross_entropy_labels,
-    softmax_cross_entropy_targets,
-    softmax_forward,
 )
 
 
@@ -106,12 +122,12 @@ OK, BAD_LOSS, BAD_GRADIENT = range(3)
 _INLINE = dict(SERIAL, inline="always")
 
 
-@njit(**_INLINE)
+@njit(**SERIAL)
 def _view(a, offset, rows, cols):
     return a[offset : offset + rows * cols].reshape(rows, cols)
 
 
-@njit(**_INLINE)
+@njit(**SERIAL)
 def _scratch(row, work64, m, d):
     # Batch norm's float64 scratch: one slot per chunk its kernels may split m rows into.
     slots = n_chunks(m * d)
@@ -156,13 +172,13 @@ def _forward_layers(
                 b = params[row[B] : row[B] + n_out]
             else:
                 b = work[row[A2] : row[A2] + n_out]  # zeros
-            bias_act_forward(y, b, row[ACT], fparams[i, ALPHA])
+            _bias_act_rows(y, b, row[ACT], fparams[i, ALPHA], np.int64(0), m)
         elif maxout is not None and kind == MAXOUT:
             width = n_out * row[PIECES]
             z = _view(work, row[A1], m, width)
             gemm(x, _view(params, row[W], n_in, width), z, False, False, 0.0)
-            bias_act_forward(z, params[row[B] : row[B] + width], IDENTITY, 0.0)
-            maxout_forward(z, row[PIECES], y, _view(iwork, row[I1], m, n_out))
+            _bias_act_rows(z, params[row[B] : row[B] + width], IDENTITY, 0.0, np.int64(0), m)
+            _maxout_forward_rows(z, row[PIECES], y, _view(iwork, row[I1], m, n_out), np.int64(0), m)
         elif stats is not None and kind == BATCHNORM:
             gamma = params[row[W] : row[W] + n_in]
             beta = params[row[B] : row[B] + n_in]
@@ -193,17 +209,23 @@ def _forward_layers(
                 )
         elif uniforms is not None and kind == DROPOUT:
             at = row[U] * urows + urow * n_in
-            dropout_forward(
+            p = fparams[i, P]
+            _dropout_forward_range(
                 x.reshape(-1),
                 uniforms[at : at + m * n_in],
-                fparams[i, P],
+                p,
+                1.0 / (1.0 - p),  # as dropout_forward computes it
                 y.reshape(-1),
                 work[row[A1] : row[A1] + m * n_in],
+                np.int64(0),
+                m * n_in,
             )
         elif act is not None and kind == ACTIVATION:
-            _forward(x.reshape(-1), y.reshape(-1), row[ACT], fparams[i, ALPHA])
+            _forward_range(
+                x.reshape(-1), y.reshape(-1), row[ACT], fparams[i, ALPHA], np.int64(0), m * n_in
+            )
         elif sm is not None and kind == SOFTMAX:
-            softmax_forward(x, y)
+            _softmax_rows(x, y, np.int64(0), m)
 
 
 @njit(**_INLINE)
@@ -231,7 +253,16 @@ def _backward_layers(
             else:
                 db = work[row[A3] : row[A3] + n_out]
             a = row[ACT]
-            bias_act_backward(dout, _view(work, row[Y], m, n_out), a, fparams[i, ALPHA], dz, db)
+            _dz_cols(
+                dout,
+                _view(work, row[Y], m, n_out),
+                a,
+                fparams[i, ALPHA],
+                dz,
+                db,
+                np.int64(0),
+                n_out,
+            )
             g = dout if a == IDENTITY else dz
             gemm(x, g, _view(grads, row[W], n_in, n_out), True, False, 0.0)
             if need_dx:
@@ -240,8 +271,10 @@ def _backward_layers(
             width = n_out * row[PIECES]
             x = _view(work, row[X], m, n_in)
             dz = _view(work, row[A4], m, width)
-            maxout_backward(dout, _view(iwork, row[I1], m, n_out), row[PIECES], dz)
-            bias_act_backward(dz, dz, IDENTITY, 0.0, dz, grads[row[B] : row[B] + width])
+            _maxout_backward_rows(
+                dout, _view(iwork, row[I1], m, n_out), row[PIECES], dz, np.int64(0), m
+            )
+            _dz_cols(dz, dz, IDENTITY, 0.0, dz, grads[row[B] : row[B] + width], np.int64(0), width)
             gemm(x, dz, _view(grads, row[W], n_in, width), True, False, 0.0)
             if need_dx:
                 gemm(dz, _view(params, row[W], n_in, width), dx, False, True, 0.0)
@@ -258,12 +291,22 @@ def _backward_layers(
             )
         elif uniforms is not None and kind == DROPOUT:
             n = m * n_in
-            dropout_backward(dout.reshape(-1), work[row[A1] : row[A1] + n], dx.reshape(-1))
+            _dropout_backward_range(
+                dout.reshape(-1), work[row[A1] : row[A1] + n], dx.reshape(-1), np.int64(0), n
+            )
         elif act is not None and kind == ACTIVATION:
             y = _view(work, row[Y], m, n_out)
-            _backward(dout.reshape(-1), y.reshape(-1), dx.reshape(-1), row[ACT], fparams[i, ALPHA])
+            _backward_range(
+                dout.reshape(-1),
+                y.reshape(-1),
+                dx.reshape(-1),
+                row[ACT],
+                fparams[i, ALPHA],
+                np.int64(0),
+                m * n_in,
+            )
         elif sm is not None and kind == SOFTMAX:
-            softmax_backward(dout, _view(work, row[Y], m, n_out), dx)
+            _softmax_backward_rows(dout, _view(work, row[Y], m, n_out), dx, np.int64(0), m)
 
 
 @njit(**SERIAL)
@@ -291,14 +334,14 @@ def forward_rows(
 
 
 # -- clipping ----------------------------------------------------------------------------------
-@njit(**_INLINE)
+@njit(**SERIAL)
 def _clip(grads, max_norm, norm):
     # fit's clip_norm and an optimizer's own: scale to max_norm / (norm + 1e-6) when larger.
     if max_norm > 0.0 and norm > max_norm and np.isfinite(norm):
         scale_flat(grads, max_norm / (norm + 1e-6))
 
 
-@njit(**_INLINE)
+@njit(**SERIAL)
 def _argmax_row(z, i):
     # np.argmax's rules: the first maximum, and the first NaN if there is one.
     best = 0
@@ -412,7 +455,7 @@ def train_steps(
             lb = iwork[where[LB] : where[LB] + m]
             for i in range(m):
                 lb[i] = labels[order[lo + i]]
-            value = softmax_cross_entropy_labels(z, lb, dz)
+            value = _ce_labels_serial(z, lb, dz)
         if targets is not None:
             tb = _view(work, where[T], m, n_out)
             for i in range(m):
@@ -420,9 +463,9 @@ def train_steps(
                 for j in range(n_out):
                     tb[i, j] = src[j]
             if mse is None:
-                value = softmax_cross_entropy_targets(z, tb, dz)
+                value = _ce_targets_serial(z, tb, dz)
             else:
-                value = mse_forward(z.reshape(-1), tb.reshape(-1))
+                value = _mse_serial(z.reshape(-1), tb.reshape(-1))
                 mse_backward(z.reshape(-1), tb.reshape(-1), dz.reshape(-1))
         losses[s - step0] = value
         if acc_labels is not None:

@@ -160,18 +160,34 @@ def _pow2(typingctx, t):
     return t(t), codegen
 
 
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """a * b + c, rounded once where the CPU has a fused multiply-add (LLVM's ``fmuladd``:
+    the machine decides, not the surrounding code). The kernels' flags leave out 'contract'
+    (see _config), so every fused operation is one of these, written where it is wanted."""
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ty = args[0].type
+        fn = builder.module.declare_intrinsic("llvm.fmuladd", [ty], ir.FunctionType(ty, [ty] * 3))
+        return builder.call(fn, args)
+
+    return a(a, b, c), codegen
+
+
 # Like the overloads below, left to LLVM to inline (see the module's docstring).
 @njit(**SERIAL)
 def _reduce(x, log2e, shifter, ln2_hi, ln2_lo, poly):
     """(t, r, w): x = k ln2 + r, t holds k = round(x / ln2) in its low bits, and
     exp(r) = 1 + r w, which the caller computes with one fma."""
-    # x * log2e + shifter is contracted into one fma; without reassoc, t - shifter stays.
-    t = x * log2e + shifter
+    # Without reassoc, t - shifter stays as written.
+    t = _fma(x, log2e, shifter)
     kf = t - shifter
-    r = x - kf * ln2_hi - kf * ln2_lo
+    r = _fma(-kf, ln2_lo, _fma(-kf, ln2_hi, x))
     w = poly[0]
     for c in poly[1:]:
-        w = w * r + c
+        w = _fma(w, r, c)
     return t, r, w
 
 
@@ -193,7 +209,7 @@ def _exp_compiled(x):
         x = hi if x > hi else x
         x = lo if x < lo else x
         t, r, w = _reduce(x, log2e, shifter, ln2_hi, ln2_lo, poly)
-        return _scale(one + r * w, t)
+        return _scale(_fma(r, w, one), t)
 
     return impl
 
@@ -219,7 +235,7 @@ def _expm1_compiled(x):
         s = _pow2(t)
         # exp(x) - 1 = 2^k r w + (2^k - 1): r w itself when k = 0, where the digits matter;
         # s r and s - 1 are exact, the fma rounds once.
-        return (s * r) * w + (s - one)
+        return _fma(s * r, w, s - one)
 
     return impl
 

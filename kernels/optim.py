@@ -25,8 +25,10 @@ setting does not use (``buf`` without momentum, ``v_max`` without amsgrad) may b
 
 import numpy as np
 from numba import njit, prange
+from numba.extending import overload
 
-from ._config import PARALLEL, SERIAL, chunk_bounds, n_chunks
+from ._config import FASTMATH, PARALLEL, SERIAL, chunk_bounds, n_chunks
+from ._reduce import _contiguous_floats, _vector_sum_squares
 
 # How the loops are written, all so that LLVM vectorizes them (several times faster):
 # - each loop is alone in its own function, over whole arrays (the caller slices [lo, hi)),
@@ -272,7 +274,7 @@ def rmsprop_step(
             wd,
             mom,
             centered,
-            0,
+            np.int64(0),
             n,
         )
     else:
@@ -497,7 +499,7 @@ def adam_step(
             wd,
             bc2,
             amsgrad,
-            0,
+            np.int64(0),
             n,
         )
     else:
@@ -570,7 +572,7 @@ def adamw_step(
             zero,
             bc2,
             amsgrad,
-            0,
+            np.int64(0),
             n,
         )
     else:
@@ -598,20 +600,29 @@ def adamw_step(
 
 
 # -- the gradient's norm, and scaling -----------------------------------------------------------
-# The sum of squares may be reordered ('reassoc'), unlike the other kernels' sums: LLVM then
-# vectorises it (8.6 us for T1's 119,910 float32 gradients, against 29 us for eight
-# independent sums in order and 9 us for BLAS's sdot). Its order is fixed by the compiled code,
-# not by the thread count, and every norm fastnn takes goes through this one kernel.
-_REORDERED = dict(SERIAL, fastmath=SERIAL["fastmath"] | {"reassoc"})
-
-
-@njit(**_REORDERED)
+# The sum of squares is a vector loop in LLVM IR with its order fixed (``_reduce``): LLVM would
+# add one square at a time without 'reassoc', and with it the order was LLVM's, which differed
+# between flat_norm compiled alone and flat_norm inlined into the training step (the clipped
+# gradients then differed in the last bit, depending on which of them a process had compiled).
 def _sum_squares(a):
-    s = 0.0
-    for i in range(np.uint64(a.size)):
-        v = np.float64(a[i])
-        s += v * v
-    return s
+    """Sum of the squares of the 1-D array ``a``, in float64."""
+    v = np.asarray(a, dtype=np.float64)
+    return float(np.dot(v, v))
+
+
+@overload(_sum_squares, jit_options={"fastmath": FASTMATH, "error_model": "numpy"})
+def _sum_squares_compiled(a):
+    if _contiguous_floats(a):
+        return lambda a: _vector_sum_squares(a)
+
+    def impl(a):  # strided: one value at a time
+        s = 0.0
+        for i in range(a.size):
+            v = np.float64(a[i])
+            s += v * v
+        return s
+
+    return impl
 
 
 @njit(**SERIAL)

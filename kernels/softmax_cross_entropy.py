@@ -10,146 +10,23 @@ of the logits in the same pass over the data:
 Losses are accumulated in float64 whatever the data's dtype. Shapes: logits (batch, classes).
 
 exp is fastexp's, which LLVM vectorises. The row maximum and the row sum of exp are vector
-loops written in LLVM IR (``_row_max``, ``_row_sum``): without the 'reassoc' flag LLVM may not
-reorder a float reduction, so it would add one value at a time (about 1 ns each); the IR keeps
-32 partial sums in four vector registers and adds them up in a fixed order at the end, the
-same on every path (serial or parallel) and on every machine, whatever its vector width.
+loops written in LLVM IR (``_row_max``, ``_row_sum``, from ``_reduce``): they add in a fixed
+order, the same on every path and every machine, where a plain loop would add one value at a
+time.
 """
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.core import cgutils
-from numba.extending import intrinsic, overload
+from numba import njit, prange
+from numba.extending import overload
 
 from ._config import FASTMATH, PARALLEL, SERIAL, chunk_bounds, n_chunks
+from ._reduce import _contiguous_floats, _vector_max, _vector_sum
 from .fastexp import _cast, _exp
 
 _OVERLOAD = {"jit_options": {"fastmath": FASTMATH, "error_model": "numpy"}}
 # Inlined by Numba: called once a row, a call would cost more than a short row's work (LLVM
 # does not inline these itself, and each call counts references to the row's array).
 _INLINE = dict(_OVERLOAD, inline="always")
-# Vector registers of partial results in the IR reductions: independent operations enough to
-# hide the latency of a vector add.
-_ACCUMULATORS = 4
-
-
-def _contiguous_floats(a):
-    return (
-        isinstance(a, types.Array)
-        and a.ndim == 1
-        and a.layout == "C"
-        and (isinstance(a.dtype, types.Float))
-    )
-
-
-def _reduce_ir(context, builder, aty, value, kind):
-    """IR for the maximum (in the dtype) or the float64 sum of a 1-D C-contiguous array.
-
-    _ACCUMULATORS vectors of 64 bytes (for the sum: 8 float64, the values widened) run over
-    the array in blocks, then the first of them over the whole vectors left and over the last
-    values (fewer than a vector, one masked load); they are combined lane by lane, then the
-    lanes by halves (lanes j and j + lanes/2, ...): always in this order.
-    """
-    arr = context.make_array(aty)(context, builder, value)
-    n = builder.extract_value(arr.shape, 0)
-    intp = n.type
-    elt = context.get_value_type(aty.dtype)
-    acc_elt = elt if kind == "max" else ir.DoubleType()
-    lanes = 16 if acc_elt == ir.FloatType() else 8
-    vty = ir.VectorType(elt, lanes)
-    acc_ty = ir.VectorType(acc_elt, lanes)
-    itemsize = context.get_abi_sizeof(elt)
-    block = lanes * _ACCUMULATORS
-    i32 = ir.IntType(32)
-
-    def const(v):
-        return ir.Constant(intp, v)
-
-    def widen(v):
-        return v if elt == acc_elt else builder.fpext(v, acc_ty)
-
-    def vector_at(i):
-        return builder.bitcast(builder.gep(arr.data, [i]), vty.as_pointer())
-
-    def combine(x, y):
-        if kind == "max":  # y if y > x: a NaN in y is passed over (the exp pass keeps it)
-            return builder.select(builder.fcmp_ordered(">", y, x), y, x)
-        return builder.fadd(x, y)
-
-    if kind == "max":
-        # The row's first value in every lane: neutral for a maximum of the row.
-        first = builder.load(arr.data)
-        start = builder.insert_element(ir.Constant(vty, ir.Undefined), first, i32(0))
-        start = builder.shuffle_vector(start, start, ir.Constant(ir.VectorType(i32, lanes), 0))
-    else:
-        start = ir.Constant(vty, [0.0] * lanes)
-    accs = [cgutils.alloca_once_value(builder, widen(start)) for _ in range(_ACCUMULATORS)]
-    # Both are powers of two: n rounded down to whole blocks and to whole vectors.
-    blocks_end = builder.and_(n, const(-block))
-    vectors_end = builder.and_(n, const(-lanes))
-    with cgutils.for_range_slice(builder, const(0), blocks_end, const(block)) as (i, _):
-        for k, acc in enumerate(accs):
-            v = builder.load(vector_at(builder.add(i, const(k * lanes))), align=itemsize)
-            builder.store(combine(builder.load(acc), widen(v)), acc)
-    with cgutils.for_range_slice(builder, blocks_end, vectors_end, const(lanes)) as (i, _):
-        v = builder.load(vector_at(i), align=itemsize)
-        builder.store(combine(builder.load(accs[0]), widen(v)), accs[0])
-    # The last n - vectors_end values: lanes past them are not read and give ``start``.
-    suffix = {ir.FloatType(): "f32", ir.DoubleType(): "f64"}[elt]
-    mask_ty = ir.VectorType(ir.IntType(1), lanes)
-    masked_load = cgutils.get_or_insert_function(
-        builder.module,
-        ir.FunctionType(vty, [vty.as_pointer(), i32, mask_ty, vty]),
-        f"llvm.masked.load.v{lanes}{suffix}.p0",
-    )
-    left = builder.sub(n, vectors_end)
-    left = builder.insert_element(
-        ir.Constant(ir.VectorType(intp, lanes), ir.Undefined), left, i32(0)
-    )
-    left = builder.shuffle_vector(left, left, ir.Constant(ir.VectorType(i32, lanes), 0))
-    mask = builder.icmp_signed(
-        "<", ir.Constant(ir.VectorType(intp, lanes), list(range(lanes))), left
-    )
-    tail = builder.call(masked_load, [vector_at(vectors_end), i32(itemsize), mask, start])
-    builder.store(combine(builder.load(accs[0]), widen(tail)), accs[0])
-    vectors = [builder.load(acc) for acc in accs]
-    while len(vectors) > 1:
-        vectors = [combine(x, y) for x, y in zip(vectors[::2], vectors[1::2], strict=True)]
-    v = vectors[0]
-    width = lanes
-    while width > 1:
-        width //= 2
-        low = builder.shuffle_vector(
-            v, v, ir.Constant(ir.VectorType(i32, width), list(range(width)))
-        )
-        high = builder.shuffle_vector(
-            v, v, ir.Constant(ir.VectorType(i32, width), list(range(width, 2 * width)))
-        )
-        v = combine(low, high)
-    return builder.extract_element(v, i32(0))
-
-
-@intrinsic
-def _vector_max(typingctx, a):
-    if not _contiguous_floats(a):
-        return None
-
-    def codegen(context, builder, signature, args):
-        return _reduce_ir(context, builder, signature.args[0], args[0], "max")
-
-    return a.dtype(a), codegen
-
-
-@intrinsic
-def _vector_sum(typingctx, a):
-    if not _contiguous_floats(a):
-        return None
-
-    def codegen(context, builder, signature, args):
-        return _reduce_ir(context, builder, signature.args[0], args[0], "sum")
-
-    return types.float64(a), codegen
 
 
 def _row_max(a):
@@ -307,6 +184,31 @@ def _ce_labels_rows(z, t, dz, scale, lo, hi):
     return total
 
 
+# The kernels' one-thread forms (below), by the public kernel each one equals: the loss calls
+# them for work of one chunk, and bench/reference_mode swaps them for that kernel's twin.
+SERIAL_FORMS = {
+    "_ce_labels_serial": "softmax_cross_entropy_labels",
+    "_ce_targets_serial": "softmax_cross_entropy_targets",
+    "_mse_serial": "mse_forward",
+}
+
+
+@njit(**SERIAL)
+def _ce_labels_serial(z, t, dz):
+    # softmax_cross_entropy_labels on one thread: its chunks one after another, summed in the
+    # same order (``part.sum()`` adds from zero, in order), so the same bits. The training step
+    # calls it, and the loss whenever the work is one chunk, so that nothing parallel is
+    # compiled for the small batches most networks train with (cold start).
+    n = z.shape[0]
+    scale = 1.0 / n
+    c = n_chunks(z.size)
+    total = 0.0
+    for k in range(c):
+        lo, hi = chunk_bounds(k, c, n)
+        total += _ce_labels_rows(z, t, dz, scale, lo, hi)
+    return total / n
+
+
 @njit(**PARALLEL)
 def softmax_cross_entropy_labels(z, t, dz):
     """Mean cross-entropy of softmax(z) against integer labels ``t``; writes dz.
@@ -356,6 +258,19 @@ def _ce_targets_rows(z, t, dz, scale, lo, hi):
     return total
 
 
+@njit(**SERIAL)
+def _ce_targets_serial(z, t, dz):
+    # softmax_cross_entropy_targets on one thread, as _ce_labels_serial.
+    n = z.shape[0]
+    scale = 1.0 / n
+    c = n_chunks(z.size)
+    total = 0.0
+    for k in range(c):
+        lo, hi = chunk_bounds(k, c, n)
+        total += _ce_targets_rows(z, t, dz, scale, lo, hi)
+    return total / n
+
+
 @njit(**PARALLEL)
 def softmax_cross_entropy_targets(z, t, dz):
     """Mean cross-entropy of softmax(z) against target distributions ``t`` (one-hot or soft).
@@ -383,6 +298,18 @@ def _squared_error_sum(y, t, lo, hi):
         d = np.float64(y[i]) - np.float64(t[i])  # float() would stay float32 in Numba
         s += d * d
     return s
+
+
+@njit(**SERIAL)
+def _mse_serial(y, t):
+    # mse_forward on one thread, as _ce_labels_serial.
+    n = y.size
+    c = n_chunks(n)
+    total = 0.0
+    for k in range(c):
+        lo, hi = chunk_bounds(k, c, n)
+        total += _squared_error_sum(y, t, lo, hi)
+    return total / n
 
 
 @njit(**PARALLEL)

@@ -164,6 +164,38 @@ def test_every_loss(loss, kind, metrics, dtype, count_calls):
     _both(make, opt, x, y, count_calls, epochs=2, batch_size=13, loss=loss, metrics=metrics)
 
 
+def _wide(dt):
+    # Every pass at least PARALLEL_MIN elements at batch 256: the per-layer path splits them
+    # into chunks run in parallel, the compiled step runs the same chunks serially.
+    return fn.Sequential(
+        fn.Linear(6, 600, activation="elu", rng=1, dtype=dt),
+        fn.Tanh(dtype=dt),
+        fn.Dropout(0.2, rng=2, dtype=dt),
+        fn.Maxout(600, 300, pieces=2, rng=3, dtype=dt),
+        fn.BatchNorm(300, dtype=dt),
+        fn.Linear(300, 520, rng=4, dtype=dt),
+    )
+
+
+@pytest.mark.parametrize(
+    "loss, kind, softmax",
+    [("cross_entropy", "labels", False), ("cross_entropy", "soft", False), ("mse", "soft", True)],
+)
+def test_work_the_per_layer_path_splits_into_chunks(loss, kind, softmax, count_calls):
+    from fastnn.kernels._config import PARALLEL_MIN
+
+    assert 256 * 520 >= PARALLEL_MIN and 256 * 300 * 2 >= PARALLEL_MIN
+    rng = np.random.default_rng(5)
+    x, y = _data(300, 6, 520, np.float32, rng, kind)
+
+    def make():
+        model = _wide(np.float32)
+        return fn.Sequential(model, fn.Softmax()) if softmax else model
+
+    opt = lambda p: fn.optim.Adam(p, lr=1e-3)  # noqa: E731
+    _both(make, opt, x, y, count_calls, epochs=1, batch_size=256, loss=loss)
+
+
 @pytest.mark.parametrize("clip_norm", [None, 1e-3, 0.3])
 def test_clipping_and_validation(clip_norm, count_calls):
     rng = np.random.default_rng(3)

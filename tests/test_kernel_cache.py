@@ -91,3 +91,97 @@ def test_a_cached_training_step_runs_in_a_process_that_ran_no_parallel_kernel(tm
         assert proc.returncode == 0, (path, proc.returncode, proc.stderr[-2000:])
         outputs.append(proc.stdout.strip())
     assert outputs[0] == outputs[1] == outputs[2]  # and the same weights on both paths
+
+
+_WRAPPER = """
+from numba import njit
+from fastnn.kernels._config import SERIAL
+from fastnn.kernels.optim import adam_step
+
+
+@njit(**SERIAL)  # the training step's flags
+def inside(p, g, m, v, vm, mask, ss, b1, b2, eps, wd, bc2, amsgrad):
+    adam_step(p, g, m, v, vm, mask, ss, b1, b2, eps, wd, bc2, amsgrad)
+"""
+
+_ADAM = """
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from fastnn.kernels.optim import adam_step
+from wrapper_for_test import inside
+
+
+def run(step, amsgrad):
+    rng = np.random.default_rng(1)
+    p = rng.standard_normal(192).astype(np.float32)
+    m, v, vm = (np.zeros(192, np.float32) for _ in range(3))
+    mask = np.ones(192, np.uint8)
+    for t in range(1, 30):
+        g = rng.standard_normal(192).astype(np.float32)
+        b2 = np.sqrt(1 - 0.999**t)
+        step(p, g, m, v, vm, mask, 0.01 / (1 - 0.9**t), 0.9, 0.999, 1e-8, 0.0, b2, amsgrad)
+    return p
+
+
+if sys.argv[2] == "inside":
+    run(inside, True)
+else:
+    for amsgrad in (False, True):
+        print(amsgrad, int(np.count_nonzero(run(adam_step, amsgrad) != run(inside, amsgrad))))
+"""
+
+
+def test_a_kernel_compiled_alone_rounds_as_inside_code_another_process_compiled(tmp_path):
+    # One process compiles Adam inside another compiled function (as the training step does)
+    # and caches it; the next compiles Adam alone (its own cache entry removed) and runs both.
+    # With LLVM free to fuse multiplies and adds ('contract'), the two rounded differently:
+    # 16 of these 192 values with amsgrad.
+    (tmp_path / "wrapper_for_test.py").write_text(_WRAPPER)
+    cache = tmp_path / "cache"
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+    env.pop("NUMBA_DISABLE_JIT", None)
+
+    def run(what):
+        proc = subprocess.run(
+            [sys.executable, "-c", _ADAM, str(tmp_path), what],
+            env=env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert proc.returncode == 0, (what, proc.stderr[-2000:])
+        return proc.stdout.split()
+
+    run("inside")
+    removed = [p for p in cache.rglob("optim.*")]
+    assert removed, "the first process cached no optimizer kernel"
+    for p in removed:
+        p.unlink()
+    assert run("both") == ["False", "0", "True", "0"]
+
+
+_IDS = """
+import os
+import fastnn  # noqa: F401
+from numba.core import bytecode
+
+first = next(bytecode.FunctionIdentity._unique_ids)
+r, w = os.pipe()
+if os.fork() == 0:
+    os.write(w, str(next(bytecode.FunctionIdentity._unique_ids)).encode())
+    os._exit(0)
+os.wait()
+print(first, os.read(r, 64).decode())
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_processes_and_forked_children_number_compiled_functions_apart():
+    # Numba names compiled code with a counter every process starts at 1 and a forked child
+    # continues: code loaded from another process's cache could share a name with different
+    # code compiled here. fastnn starts each process's (and child's) count at random.
+    runs = [
+        subprocess.run([sys.executable, "-c", _IDS], capture_output=True, text=True, timeout=120)
+        for _ in range(2)
+    ]
+    assert all(r.returncode == 0 for r in runs), [r.stderr[-1000:] for r in runs]
+    ids = [int(v) for r in runs for v in r.stdout.split()]
+    assert len(ids) == 4 and len(set(ids)) == 4 and min(ids) > 1000, ids

@@ -6,6 +6,7 @@ import numpy as np
 from .._checks import as_array, check_array, check_choice
 from ..errors import InvalidTypeError, InvalidValueError, StateError
 from ..kernels import softmax_cross_entropy as _k
+from ..kernels._config import PARALLEL_MIN
 
 
 def check_labels(t, batch, classes, what):
@@ -53,6 +54,21 @@ def check_output(z, t, width, what):
         )
 
 
+# The parallel loss kernels only for work that they split into chunks; below PARALLEL_MIN
+# elements they run one chunk, and their serial forms (the same chunks, the same bits, also
+# what the compiled training step calls) spare a process compiling a parallel kernel.
+def _ce_labels(size):
+    return _k.softmax_cross_entropy_labels if size >= PARALLEL_MIN else _k._ce_labels_serial
+
+
+def _ce_targets(size):
+    return _k.softmax_cross_entropy_targets if size >= PARALLEL_MIN else _k._ce_targets_serial
+
+
+def _mse(size):
+    return _k.mse_forward if size >= PARALLEL_MIN else _k._mse_serial
+
+
 class SoftmaxCrossEntropy:
     """Softmax then cross-entropy, fused, averaged over the batch.
 
@@ -82,9 +98,9 @@ class SoftmaxCrossEntropy:
                 raise InvalidValueError(
                     f"{what}: expected targets of shape {z.shape}, got {t.shape}"
                 )
-            return float(_k.softmax_cross_entropy_targets(z, t, self._dz))
+            return float(_ce_targets(z.size)(z, t, self._dz))
         t = check_labels(target, z.shape[0], z.shape[1], what)
-        return float(_k.softmax_cross_entropy_labels(z, t, self._dz))
+        return float(_ce_labels(z.size)(z, t, self._dz))
 
     __call__ = forward
 
@@ -98,8 +114,8 @@ class SoftmaxCrossEntropy:
         if self._dz is None or self._dz.shape != z.shape or self._dz.dtype != z.dtype:
             self._dz = np.empty_like(z)
         if t.ndim == 2:
-            return float(_k.softmax_cross_entropy_targets(z, t, self._dz))
-        return float(_k.softmax_cross_entropy_labels(z, t, self._dz))
+            return float(_ce_targets(z.size)(z, t, self._dz))
+        return float(_ce_labels(z.size)(z, t, self._dz))
 
     def backward(self):
         if self._dz is None:
@@ -132,7 +148,7 @@ class MSELoss:
         if self._dy is None or self._dy.shape != y.shape or self._dy.dtype != y.dtype:
             self._dy = np.empty_like(y)
         self._y, self._t = y, t
-        return float(_k.mse_forward(y.reshape(-1), t.reshape(-1)))
+        return float(_mse(y.size)(y.reshape(-1), t.reshape(-1)))
 
     __call__ = forward
 
@@ -143,7 +159,7 @@ class MSELoss:
         if self._dy is None or self._dy.shape != y.shape or self._dy.dtype != y.dtype:
             self._dy = np.empty_like(y)
         self._y, self._t = y, t
-        return float(_k.mse_forward(y.reshape(-1), t.reshape(-1)))
+        return float(_mse(y.size)(y.reshape(-1), t.reshape(-1)))
 
     def backward(self):
         if self._dy is None:
