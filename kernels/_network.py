@@ -399,6 +399,7 @@ def train_steps(
     first,
     losses,
     result,
+    weight,
 ):
     """Training steps ``step0`` to ``step1 - 1`` of an epoch, each as ``fit`` runs it: gather
     the step's rows of ``order`` (``batch_size`` a step, the last step possibly fewer), forward
@@ -416,6 +417,12 @@ def train_steps(
     ``adamw`` is not None; ``b0``-``b2`` are its state buffers, ``args[k]`` its scalars for
     step ``step0 + k`` (``Optimizer._kernel``'s order), ``first`` whether SGD's momentum
     buffer is new.
+
+    ``weight`` (None, or a float): a rank's share of a global batch in ``distributed.fit``:
+    ``order`` holds the rank's rows, the loss's gradient is weighted by ``weight`` (its rows
+    over the global batch's, as the per-layer step weights it) and the steps stop after
+    backward, the gradient left in ``grads`` for the caller to sum over the ranks, clip and
+    apply (then the optimizer arguments are all None).
 
     ``losses[k]`` receives step ``step0 + k``'s mean loss (the caller sums them with the rows,
     as fit does), and ``result`` (float64) the count of rows classified right, the steps done
@@ -471,10 +478,18 @@ def train_steps(
         if acc_labels is not None:
             for i in range(m):
                 correct += _argmax_row(z, i) == acc_labels[order[lo + i]]
+        if weight is not None:
+            w = dz.dtype.type(weight)  # as NumPy's ``dout *= weight`` rounds it
+            for i in range(m):
+                for j in range(n_out):
+                    dz[i, j] *= w
         _backward_layers(
             layers, fparams, params, grads, work, iwork, work64, stats, uniforms, m,
             maxout, act, sm,
         )  # fmt: skip
+        if weight is not None:
+            done += 1
+            continue  # the caller sums the ranks' gradients, checks, clips and updates
         if not np.isfinite(value):
             status, bad, failed = BAD_LOSS, value, s
             break

@@ -399,3 +399,87 @@ def test_a_stop_decided_on_rank_0_ends_every_rank(tmp_path):
     # The two ranks' lines may interleave: read them by pattern.
     found = sorted(re.findall(r"rank (\d): (\d+) epochs, agree (True|False)", proc.stdout))
     assert found == [("0", "2", "True"), ("1", "2", "True")], proc.stdout
+
+
+# -- the compiled path under MPI ---------------------------------------------------------------
+COMPILED = """
+    import sys
+    import numpy as np
+    from mpi4py import MPI
+    import fastnn as fn
+    from fastnn import distributed
+    from fastnn.training import compiled
+
+    comm = MPI.COMM_WORLD
+    data = np.load("data.npz")
+    calls = []
+    real = compiled.CompiledSteps.gradient
+
+    def counted(self, order, step):
+        calls.append(step)
+        return real(self, order, step)
+
+    compiled.CompiledSteps.gradient = counted
+
+    def model(case, dtype):
+        if case == "layers":
+            return fn.Sequential(
+                fn.Linear(12, 8, activation="tanh", rng=1, dtype=dtype),
+                fn.Maxout(8, 6, pieces=2, rng=2, dtype=dtype),
+                fn.Dropout(0.2, rng=3, dtype=dtype),
+                fn.Linear(6, 4, rng=4, dtype=dtype),
+                fn.Softmax(dtype=dtype),
+            )
+        bn = case == "bn dropout"
+        return fn.MLP([12, 16, 8, 4], batchnorm=bn, dropout=0.3 if bn else 0.0, seed=3,
+                      dtype=dtype)
+
+    CASES = {  # dtype, optimizer, batch, rows, loss, extra fit arguments
+        "bn dropout": ("float32", "adam", 32, 200, "cross_entropy",
+                       dict(validation_split=0.25, clip_norm=0.5)),
+        "empty slice": ("float64", "momentum", 20, 161, "cross_entropy", {}),
+        "layers": ("float32", "rmsprop", 16, 150, "mse", {}),
+    }
+    out = {}
+    for case, (dtype, optimizer, batch, rows, loss, extra) in CASES.items():
+        x = data["x"][:rows].astype(dtype)
+        y = data["y"][:rows]
+        if loss == "mse":
+            y = np.eye(4, dtype=dtype)[y]
+        runs = []
+        for on in (True, False):
+            calls.clear()
+            m = model(case, dtype)
+            opt = fn.optim.get(optimizer, m.parameters(), lr=0.01)
+            with fn.compiled(on):
+                h = distributed.fit(m, x, y, optimizer=opt, loss=loss, epochs=2,
+                                    batch_size=batch, seed=5, verbose=0, **extra)
+            state = np.concatenate([a.ravel() for _, a in m.named_state()])
+            history = np.array([v for k in sorted(h.keys()) if k != "seconds" for v in h[k]])
+            runs.append((state, history, len(calls)))
+        (s1, h1, n1), (s0, h0, n0) = runs
+        same = bool(np.array_equal(s1, s0) and np.array_equal(h1, h0))
+        every = comm.gather((same, n1, n0), root=0)
+        if comm.Get_rank() == 0:
+            out[case] = np.array(every)
+    if comm.Get_rank() == 0:
+        np.savez(sys.argv[1], **out)
+"""
+
+
+def test_the_compiled_path_under_mpi_equals_the_per_layer_path(tmp_path):
+    # distributed.fit runs each rank's forward and backward as one compiled call (its ranks
+    # sum their gradients before the update); the parameters, running statistics and history
+    # must equal those of the per-layer path, bit for bit, on every rank.
+    x, y = blobs(200, 12, 4, seed=4)
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+    script = write_script(tmp_path, "compiled.py", COMPILED)
+    result = run_mpi([script, "out.npz"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    with np.load(tmp_path / "out.npz") as f:
+        out = {k: f[k] for k in f.files}
+    assert set(out) == {"bn dropout", "empty slice", "layers"}
+    for case, every in out.items():
+        for rank, (same, compiled_calls, per_layer_calls) in enumerate(every):
+            assert same, (case, rank)
+            assert compiled_calls > 0 and per_layer_calls == 0, (case, rank, every)

@@ -3,10 +3,13 @@
 them, for models built from fastnn's own layers (``nn.plan``).
 
 ``CompiledSteps.start`` says whether a fit can run this way (fastnn's own layers, loss and
-optimizer, one process); ``run`` then does the steps of a range, after checking that the model
-is still the one its plan describes (a new plan otherwise, made and checked by the layers'
-own checks). The per-layer path stays for everything else, and gives the same results:
-``tests/test_compiled.py`` compares the two bit for bit.
+optimizer); ``run`` then does the steps of a range, after checking that the model is still
+the one its plan describes (a new plan otherwise, made and checked by the layers' own
+checks). Under ``distributed.fit`` (more than one rank) the ranks must sum their gradients
+between backward and the update, so ``gradient`` does one step's forward, loss and backward
+of this rank's rows in one call, and fit's loop sums, clips and updates as on the per-layer
+path. The per-layer path stays for everything else, and gives the same results:
+``tests/test_compiled.py`` and ``tests/test_distributed.py`` compare the two bit for bit.
 
 ``fastnn.compiled(False)`` (``nn.plan.compiled``) turns the compiled path off in the calling
 thread: the tests and the benchmarks compare the two paths with it.
@@ -51,17 +54,18 @@ class CompiledSteps:
         """A ``CompiledSteps`` when this fit can run compiled, else None."""
         if not (
             enabled()
-            and ranks.size == 1
             and compilable(model)
             and type(options.optimizer) in _OPTIMIZERS
             and type(options.loss) in (SoftmaxCrossEntropy, MSELoss)
             and batches.x.dtype == model.dtype
         ):
             return None
-        return cls(model, options, batches, one_step=bool(step_hooks))
+        return cls(model, options, batches, one_step=bool(step_hooks), per_rank=ranks.size > 1)
 
-    def __init__(self, model, options, batches, one_step):
+    def __init__(self, model, options, batches, one_step, per_rank=False):
         self.model, self.batches = model, batches
+        # distributed.fit: one rank's gradient per call (``gradient``), not whole steps.
+        self.per_rank = per_rank
         self.optimizer, self.loss = options.optimizer, options.loss
         self.clip_norm = 0.0 if options.clip_norm is None else float(options.clip_norm)
         self.one_step = one_step
@@ -164,6 +168,7 @@ class CompiledSteps:
                 first,
                 self.losses,
                 self.result,
+                None,
             )
         finally:
             plan.store_statistics()
@@ -182,6 +187,65 @@ class CompiledSteps:
             outcome.failed = "loss" if r[k.STATUS] == k.BAD_LOSS else "gradient"
             outcome.value, outcome.step = float(r[k.VALUE]), int(r[k.FAILED_STEP])
         return outcome
+
+    def gradient(self, order, step):
+        """``distributed.fit``'s step ``step`` on this rank, as the per-layer step does it:
+        forward, loss and backward of the rank's share of the global batch, the loss's gradient
+        weighted by that share; the gradient is left in the optimizer's buffer for the ranks'
+        sum, clipping and the update. Returns (this rank's mean loss, its rows, rows classified
+        right). Call ``ready()`` first."""
+        plan, opt, b = self.plan, self.optimizer, self.batches
+        m, global_m, idx = b.rows(order, step)
+        if m == 0:  # this rank's slice of the batch is empty: a zero gradient
+            plan.grads.fill(0)
+            return 0.0, 0, 0
+        uniforms = self.uniforms
+        if plan.units:
+            if uniforms.size < m * plan.units:
+                uniforms = self.uniforms = np.empty(m * plan.units, plan.dtype)
+            plan.draw_uniforms(m, uniforms)
+        unused = opt._unused
+        plan.load_statistics()
+        try:
+            k.train_steps(
+                plan.layers,
+                plan.fparams,
+                plan.where,
+                plan.params,
+                plan.grads,
+                plan.work,
+                plan.iwork,
+                plan.work64,
+                plan.norms,
+                b.x,
+                self.labels,
+                self.targets,
+                self.mse,
+                self.acc_labels,
+                idx,
+                m,
+                0,
+                1,
+                uniforms if plan.units else None,
+                plan.maxout,
+                plan.activation,
+                plan.softmax,
+                0.0,
+                0.0,
+                *[None] * 6,  # no update here
+                unused,
+                unused,
+                unused,
+                opt._decay_mask,
+                self.args,
+                False,
+                self.losses,
+                self.result,
+                m / global_m,
+            )
+        finally:
+            plan.store_statistics()
+        return float(self.losses[0]), m, int(self.result[k.CORRECT])
 
 
 def _same(a, b):

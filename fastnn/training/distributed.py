@@ -6,7 +6,9 @@ the start; every global batch of ``batch_size`` rows (the same shuffle on every 
 seed) is split into contiguous slices, one per rank, sizes differing by at most 1. After
 backward each rank's gradient is weighted by its share of the rows (n_rank / batch_size), one
 in-place ``Allreduce`` sums the optimizer's flat gradient buffer, and every rank applies the same
-optimizer step, so the parameters stay identical. Without dropout and batch norm, N ranks give
+optimizer step, so the parameters stay identical. For models of fastnn's own layers, a rank's
+forward, loss and backward are one compiled call (``fastnn.training.compiled``), with the
+per-layer path's results. Without dropout and batch norm, N ranks give
 the parameters of one process with the same ``batch_size``, within float rounding.
 
     # mpiexec -n 4 python train.py

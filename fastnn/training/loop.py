@@ -205,7 +205,8 @@ def _train(model, x, y, options, ranks):
             with np.errstate(all="ignore"):
                 step, done = -1, 0  # the last step done, and the steps done
                 while done < steps:
-                    if compiled is not None and compiled.ready():
+                    ready = compiled is not None and compiled.ready()
+                    if ready and not compiled.per_rank:
                         # A Ctrl-C already caught: the step in progress, as on the per-layer
                         # path (one caught during a call stops at the end of that call).
                         end = done + 1 if interrupt.requested else compiled.chunk_end(done, steps)
@@ -217,7 +218,12 @@ def _train(model, x, y, options, ranks):
                         done += r.done
                         seen = min(done * o.batch_size, n)
                     else:
-                        value, m, right = _layer_step(model, loss, optimizer, batches, order, done)
+                        if ready:  # distributed.fit: this rank's gradient, in one compiled call
+                            value, m, right = compiled.gradient(order, done)
+                        else:
+                            value, m, right = _layer_step(
+                                model, loss, optimizer, batches, order, done
+                            )
                         total += value * m
                         seen += m
                         correct += right
