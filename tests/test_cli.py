@@ -221,3 +221,20 @@ def test_clip_norm_flag(tmp_path, blob_data, capsys):
     assert code == 0 and "test accuracy" in out
     code, _, err = run([*argv, "--clip-norm", 0], capsys)
     assert code == 2 and "--clip-norm" in err and err.count("\n") == 1
+
+
+COMMANDS = ["train", "evaluate", "predict", "tune", "demo", "experiment", "warmup", "info"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_names_each_default_once(command, capsys):
+    # A help text that says its own default got argparse's "(default: ...)" again, and
+    # flags without a default got "(default: None)".
+    assert main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    text = " ".join(out.split())
+    assert "(default: None)" not in text and "(default: False)" not in text
+    for entry in re.split(r"\n  (?=-)", out):  # one flag's lines each
+        assert entry.count("default") <= 1, entry
+    if command == "train":
+        assert "learning rate (default: 0.001)" in text

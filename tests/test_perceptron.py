@@ -47,6 +47,24 @@ def test_truth_tables_one_input_at_a_time_and_batched(name):
     np.testing.assert_array_equal(y, TRUTH[name])
 
 
+@pytest.mark.parametrize("name", TRUTH)
+def test_gates_take_the_course_two_argument_form(name):
+    # The course calls AND(x1, x2); both forms give the same table, one row or a batch.
+    gate = GATES[name]
+    for (x1, x2), want in zip(GATE_INPUTS.astype(int).tolist(), TRUTH[name], strict=True):
+        y = gate(x1, x2)
+        assert y == want == gate([x1, x2]) and isinstance(y, int)
+    y = gate(GATE_INPUTS[:, 0], GATE_INPUTS[:, 1])
+    assert y.dtype == np.int64
+    np.testing.assert_array_equal(y, TRUTH[name])
+    with pytest.raises(TypeError, match="2 separate inputs; got 3 arguments"):
+        gate(1, 0, 1)
+    with pytest.raises(ValueError, match=r"one length, got shapes \[\(2,\), \(3,\)\]"):
+        gate(np.zeros(2), np.zeros(3))
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        gate(np.nan, 1)
+
+
 def test_threshold_is_strict():
     p = Perceptron([1.0, 1.0], -1.0)
     assert p([0.5, 0.5]) == 0  # w.x + b == 0 -> 0

@@ -20,6 +20,17 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with each flag's default, "(default: X)", unless the help text already says
+    what the default is or there is none to show (None, or a switch that is off)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
+
+
 def check_folder(path, flag):
     """``UsageError`` unless ``path`` can be written: its folder exists and it is not a
     folder, a device or another file that is not a regular one (checked before training, not

@@ -1,7 +1,6 @@
 """``fastnn train``: train an MLP on a data set and save it; with ``--distributed``, on every
 rank of an MPI job."""
 
-import argparse
 import os
 import sys
 import time
@@ -17,7 +16,7 @@ from ..nn import ACTIVATIONS, MLP
 from ..optim import OPTIMIZERS
 from ..threads import set_num_threads
 from ..training import TrainingDivergedError, callbacks, distributed
-from .args import UsageError, check_folder, init_arg, integer, real, sizes
+from .args import DefaultsHelp, UsageError, check_folder, init_arg, integer, real, sizes
 
 DEFAULT_OUTPUT = "fastnn-model.npz"
 # The most parameters a model of fastnn train may have: 2**30 (4 GiB of float32 weights, and
@@ -30,7 +29,7 @@ def add_parser(subparsers):
     p = subparsers.add_parser(
         "train",
         help="train an MLP and save it (default: the embedded MNIST sample)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelp,
     )
     p.add_argument(
         "--data",

@@ -1,7 +1,6 @@
 """``fastnn tune``: random hyperparameter search for an MLP, from the command line (the search
 itself is ``fastnn.tune``)."""
 
-import argparse
 import json
 import math
 import sys
@@ -15,7 +14,7 @@ from ..tune import EXECUTORS, mlp_trial, random_search, validation_split
 from ..tune.executors import Pool
 from ..tune.search import SearchFailedError
 from ..tune.space import Choice, LogUniform, Uniform, format_value
-from .args import UsageError, integer, real
+from .args import DefaultsHelp, UsageError, integer, real
 
 
 def _parse_item(kind, text, flag):
@@ -205,7 +204,7 @@ def add_parser(subparsers):
             "anything else fixed. On a cluster: mpiexec -n N python -m mpi4py.futures -m "
             "fastnn tune --executor mpi ..."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelp,
     )
     p.add_argument("--data", default="sample", help="as for fastnn train; its test part unused")
     p.add_argument("--trials", type=integer("--trials", low=1), default=20, help="trials per round")

@@ -2,6 +2,7 @@
 
     from fastnn.perceptron import AND, NAND, OR, XOR, train_perceptron
     AND([1, 1])                       # 1
+    AND(1, 1)                         # 1, as the course calls it
     XOR([[0, 0], [1, 0]])             # array([0, 1])
     p, errors = train_perceptron(x, t, lr=0.1, epochs=20, seed=0)
 
@@ -54,6 +55,26 @@ def _check_inputs(x, n_inputs, what):
     return x
 
 
+def _join_inputs(inputs, n_inputs, what):
+    """A gate's arguments as one input: ``gate(x)`` with x of shape (n_inputs,) or (batch,
+    n_inputs), or the course's ``gate(x1, x2)``: one argument per input (numbers, or equal-length
+    1-D arrays for a batch), stacked into the last axis."""
+    if len(inputs) == 1:
+        return inputs[0]
+    if len(inputs) != n_inputs:
+        raise InvalidTypeError(
+            f"{what}: expected one input of shape ({n_inputs},) or (batch, {n_inputs}), or "
+            f"{n_inputs} separate inputs; got {len(inputs)} arguments"
+        )
+    parts = [_real_array(v, what) for v in inputs]
+    if any(v.ndim > 1 for v in parts) or len({v.shape for v in parts}) != 1:
+        raise InvalidValueError(
+            f"{what}: separate inputs must be numbers or 1-D arrays of one length, got shapes "
+            f"{[v.shape for v in parts]}"
+        )
+    return np.stack(parts, axis=-1)
+
+
 def _check_targets(t, n, what):
     t = np.asarray(t)
     if t.shape != (n,):
@@ -94,7 +115,10 @@ class Perceptron:
         a = np.atleast_2d(x) @ self.weights + self.bias
         return float(a[0]) if x.ndim == 1 else a
 
-    def __call__(self, x):
+    def __call__(self, *x):
+        """The output for ``x`` of shape (n_inputs,) (an int) or (batch, n_inputs) (an array);
+        or, as the course writes it, one argument per input: ``AND(1, 0)``."""
+        x = _join_inputs(x, self.n_inputs, f"{self!r}")
         x = _check_inputs(x, self.n_inputs, f"{self!r}")
         y = (np.atleast_2d(x) @ self.weights + self.bias > 0).astype(np.int64)
         return _as_output(y, x.ndim == 1)
@@ -193,7 +217,8 @@ class PerceptronNetwork:
     def n_inputs(self):
         return self.layers[0][0].n_inputs
 
-    def __call__(self, x):
+    def __call__(self, *x):
+        x = _join_inputs(x, self.n_inputs, "PerceptronNetwork")
         x = _check_inputs(x, self.n_inputs, "PerceptronNetwork")
         h = np.atleast_2d(x)
         for layer in self.layers:
