@@ -69,6 +69,20 @@ def _seed_sequence(random_state):
     )
 
 
+def _glorot_uniform(model, activation, seed):
+    """scikit-learn's MLP initialisation: every Linear's weights and biases uniform in
+    +-sqrt(6 / (fan_in + fan_out)) (2 instead of 6 for "logistic"), drawn in layer order."""
+    factor = 2.0 if activation == "logistic" else 6.0
+    rng = np.random.default_rng(seed.spawn(1)[0])
+    for layer in model.modules():
+        if isinstance(layer, nn.Linear):
+            fan_in, fan_out = layer.in_features, layer.out_features
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            layer.weight.data[...] = rng.uniform(-bound, bound, (fan_in, fan_out))
+            if layer.bias is not None:
+                layer.bias.data[...] = rng.uniform(-bound, bound, fan_out)
+
+
 class _BaseMLP(BaseEstimator):
     """What the classifier and the regressor share: parameters, checks and the training run."""
 
@@ -195,7 +209,10 @@ class _BaseMLP(BaseEstimator):
             seed=model_seed,
             dtype=self.dtype,
         )
-        opt = optim.get(solver, model.parameters(), lr=lr, weight_decay=alpha)
+        _glorot_uniform(model, self.activation, model_seed)
+        batch_size = self._batch_size(X.shape[0])
+        # scikit-learn adds alpha * W / batch_size to the batch-mean loss's gradient.
+        opt = optim.get(solver, model.parameters(), lr=lr, weight_decay=alpha / batch_size)
         history = _fit(
             model,
             X,
@@ -203,7 +220,7 @@ class _BaseMLP(BaseEstimator):
             loss=loss,
             optimizer=opt,
             epochs=epochs,
-            batch_size=self._batch_size(X.shape[0]),
+            batch_size=batch_size,
             validation_data=validation,
             callbacks=[stopper],
             verbose=1 if self.verbose else 0,
@@ -264,17 +281,19 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     Parameters (scikit-learn's names and defaults; the differences are noted)
     ----------
-    hidden_layer_sizes : tuple of int, default (100,). Widths of the hidden layers.
+    hidden_layer_sizes : tuple of int, default (100,). Widths of the hidden layers. The
+        initial weights and biases are scikit-learn's: uniform in +-sqrt(6 / (fan_in +
+        fan_out)), 2 instead of 6 for "logistic" (not fastnn's He or Xavier normal).
     activation : "logistic" (scikit-learn's name for "sigmoid") or a name of
         ``fastnn.nn.ACTIVATIONS``: "relu", "sigmoid", "tanh", "leaky_relu", "elu", "step".
         scikit-learn's "identity" is refused.
     solver : a name of ``fastnn.optim.OPTIMIZERS``: "sgd", "momentum", "nesterov", "adagrad",
         "rmsprop", "adadelta", "adam" or "adamw" (torch.optim's updates and defaults; "sgd" is
         plain SGD).
-    alpha : L2 penalty, the optimizer's ``weight_decay``: ``alpha * W`` is added to the
-        gradient of the (batch-mean) loss for weight matrices, not biases, i.e. a penalty
-        ``alpha/2 * ||W||^2``. scikit-learn adds ``alpha * W / batch_size``, so the same alpha
-        is ``batch_size`` times stronger here. With "adamw" the decay is decoupled.
+    alpha : L2 penalty, as scikit-learn's: ``alpha * W / batch_size`` is added to the
+        gradient of the batch-mean loss for weight matrices, not biases (the optimizer's
+        ``weight_decay`` is ``alpha / batch_size``; a last, smaller batch gets the same decay,
+        where scikit-learn divides by its size). With "adamw" the decay is decoupled.
     batch_size : int or "auto" (min(200, n_samples)).
     learning_rate_init : the optimizer's learning rate (constant; no schedule).
     max_iter : the number of epochs at most.
@@ -320,7 +339,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict_proba(self, X):
         """Class probabilities (n_samples, n_classes); columns in ``classes_`` order."""
         X = self._check_X(X)
-        return self.model_.predict_proba(X)
+        return self.model_.predict_proba(X).astype(np.float64)  # as scikit-learn's
 
     def predict_log_proba(self, X):
         """Log of ``predict_proba``, from the logits (no log(0) for tiny probabilities)."""
@@ -354,8 +373,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         dtype = check_dtype(self.dtype)
         X, y = validate_data(self, X, y, dtype=dtype, multi_output=True, y_numeric=True)
         y = np.asarray(y, dtype=dtype)
-        self._y_1d = y.ndim == 1
         targets = y.reshape(len(y), -1)
+        # One target, (n,) or (n, 1), predicts (n,), as scikit-learn's MLPRegressor.
+        self._y_1d = targets.shape[1] == 1
         self._fit(X, targets, targets.shape[1], "mse")
         self.out_activation_ = "identity"
         return self

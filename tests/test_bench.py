@@ -78,6 +78,20 @@ def test_every_kernel_has_a_benchmark_case():
     assert sorted(cases.CASES) == sorted(name for _, name in KERNELS)
 
 
+def test_sklearn_compare_script_prints_its_table():
+    pytest.importorskip("sklearn")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "sklearn_compare.py"), "--seeds", "1",
+         "--datasets", "iris", "diabetes"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| iris")]
+    rows += [line for line in proc.stdout.splitlines() if line.startswith("| diabetes")]
+    assert len(rows) == 2, proc.stdout
+    assert "| accuracy |" in rows[0] and "| R^2 |" in rows[1]
+
+
 def test_kernel_speed_script_runs():
     proc = subprocess.run(
         [

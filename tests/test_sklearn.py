@@ -144,8 +144,38 @@ def test_regressor_multi_output(sine):
     reg = MLPRegressor(hidden_layer_sizes=(32,), activation="tanh", **_no_size(FAST))
     pred = reg.fit(x, targets).predict(x)
     assert pred.shape == (len(x), 2) and reg.n_outputs_ == 2
-    # A column vector stays a column.
-    assert reg.fit(x, y[:, None]).predict(x).shape == (len(x), 1)
+    # One target as a column predicts (n,), as scikit-learn's MLPRegressor does.
+    assert reg.fit(x, y[:, None]).predict(x).shape == (len(x),)
+
+
+@pytest.mark.parametrize("activation, factor", [("relu", 6.0), ("logistic", 2.0)])
+def test_defaults_follow_scikit_learn(moons, activation, factor, monkeypatch):
+    # scikit-learn's Glorot-uniform initial weights and biases, bound sqrt(factor / (fan_in +
+    # fan_out)); its alpha, which adds alpha * W / batch_size to the gradient; float64
+    # probabilities.
+    from fastnn.sklearn import _glorot_uniform
+
+    net = fastnn.MLP([2, 300, 200, 2], seed=0)
+    _glorot_uniform(net, activation, np.random.SeedSequence(1))
+    for layer in [m for m in net.modules() if isinstance(m, fastnn.Linear)]:
+        bound = np.sqrt(factor / (layer.in_features + layer.out_features))
+        for a in (layer.weight.data, layer.bias.data):
+            assert np.abs(a).max() <= bound
+            if a.size >= 200:  # uniform: the variance of U(-bound, bound) is bound^2 / 3
+                assert abs(float(a.var()) - bound**2 / 3) < 0.25 * bound**2 / 3
+    decays = []
+    real = fastnn.optim.get
+
+    def spy(name, params, **kw):
+        decays.append(kw["weight_decay"])
+        return real(name, params, **kw)
+
+    monkeypatch.setattr(fastnn.optim, "get", spy)
+    x, y = moons
+    clf = MLPClassifier(hidden_layer_sizes=(8,), activation=activation, alpha=0.5, batch_size=25)
+    clf.set_params(max_iter=2).fit(x, y)
+    assert decays == [0.5 / 25]
+    assert clf.predict_proba(x).dtype == np.float64
 
 
 def _no_size(params):
