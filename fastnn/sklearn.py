@@ -41,7 +41,7 @@ from ._checks import check_choice, check_dtype, check_int, check_real
 from .errors import InvalidTypeError, InvalidValueError
 from .nn import MLP
 from .training import fit as _fit
-from .training.callbacks import EarlyStopping
+from .training.callbacks import Callback, EarlyStopping
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -67,6 +67,18 @@ def _seed_sequence(random_state):
     raise InvalidTypeError(
         f"random_state must be None, an int, a numpy RandomState or Generator, got {random_state!r}"
     )
+
+
+class _ValidationScores(Callback):
+    """The estimator's score (accuracy, R^2) on the held-out rows after every epoch, as
+    scikit-learn's ``validation_scores_``."""
+
+    def __init__(self, x, y, score):
+        self.x, self.y, self.score = x, y, score
+        self.values = []
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        self.values.append(self.score(trainer.model.predict(self.x), self.y))
 
 
 def _glorot_uniform(model, activation, seed):
@@ -198,8 +210,12 @@ class _BaseMLP(BaseEstimator):
             stopper = EarlyStopping(
                 self._monitor, patience=patience, min_delta=tol, restore_best_weights=True
             )
+            scores = _ValidationScores(X_val, y_val, self._validation_score)
+            callbacks = [scores, stopper]
         else:
             stopper = EarlyStopping("loss", patience=patience, min_delta=tol)
+            scores = None
+            callbacks = [stopper]
 
         model = MLP(
             sizes,
@@ -222,7 +238,7 @@ class _BaseMLP(BaseEstimator):
             epochs=epochs,
             batch_size=batch_size,
             validation_data=validation,
-            callbacks=[stopper],
+            callbacks=callbacks,
             verbose=1 if self.verbose else 0,
             seed=fit_seed,
             shuffle=self.shuffle,
@@ -235,6 +251,9 @@ class _BaseMLP(BaseEstimator):
         self.loss_ = self.loss_curve_[-1]
         self.n_iter_ = history.epochs
         self.n_outputs_ = n_outputs
+        self.n_layers_ = len(sizes)
+        self.t_ = self.n_iter_ * X.shape[0]  # training samples seen, as scikit-learn counts
+        self.validation_scores_ = None if scores is None else list(scores.values)
         if validation is None:
             self.best_loss_ = min(self.loss_curve_)
             self.best_validation_score_ = None
@@ -270,6 +289,17 @@ class _BaseMLP(BaseEstimator):
             model.load_state_dict(saved["state_dict"])
             state = {**state, "model_": model.eval()}
         super().__setstate__(state)
+
+    # The weights and biases of the Linear layers, as scikit-learn's lists (copies).
+    @property
+    def coefs_(self):
+        check_is_fitted(self, "model_")
+        return [m.weight.data.copy() for m in self.model_.modules() if isinstance(m, nn.Linear)]
+
+    @property
+    def intercepts_(self):
+        check_is_fitted(self, "model_")
+        return [m.bias.data.copy() for m in self.model_.modules() if isinstance(m, nn.Linear)]
 
     def _check_X(self, X):
         check_is_fitted(self, "model_")
@@ -311,8 +341,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     ----------
     classes_, n_features_in_, model_ (the trained ``fastnn.MLP``, in eval mode), history_
     (its ``fastnn.History``), loss_curve_ (training loss per epoch), loss_ (the last),
-    best_loss_, n_iter_ (epochs run), n_outputs_ (output units: one per class),
-    best_validation_score_ (validation accuracy of the kept weights with early stopping).
+    best_loss_, n_iter_ (epochs run), n_outputs_ (output units: one per class), n_layers_,
+    t_ (training samples seen: epochs x rows), coefs_ and intercepts_ (the Linear layers'
+    weights (in, out) and biases, copies), validation_scores_ (validation accuracy per epoch
+    with early stopping, else None), best_validation_score_ (that of the kept weights).
     """
 
     _monitor = "val_accuracy"  # what early stopping watches, as scikit-learn's score

@@ -178,6 +178,31 @@ def test_defaults_follow_scikit_learn(moons, activation, factor, monkeypatch):
     assert clf.predict_proba(x).dtype == np.float64
 
 
+def test_fitted_attributes_as_scikit_learn_documents(moons):
+    x, y = moons
+    clf = MLPClassifier(hidden_layer_sizes=(16, 8), max_iter=12, random_state=0).fit(x, y)
+    assert clf.n_layers_ == 4 and clf.t_ == clf.n_iter_ * len(x)
+    assert [c.shape for c in clf.coefs_] == [(2, 16), (16, 8), (8, 2)]
+    assert [b.shape for b in clf.intercepts_] == [(16,), (8,), (2,)]
+    # The arrays are the network's parameters (copies): the network reproduces predict.
+    h = x.astype(np.float32)
+    for i, (w, b) in enumerate(zip(clf.coefs_, clf.intercepts_, strict=True)):
+        h = h @ w + b
+        if i < 2:
+            h = np.maximum(h, 0)
+    assert_array_equal(clf.classes_[h.argmax(axis=1)], clf.predict(x))
+    clf.coefs_[0][:] = 0
+    assert np.abs(clf.coefs_[0]).max() > 0
+    assert clf.validation_scores_ is None
+    stopped = MLPClassifier(hidden_layer_sizes=(16,), early_stopping=True, random_state=0)
+    stopped.set_params(max_iter=30).fit(x, y)
+    scores = stopped.validation_scores_
+    assert len(scores) == stopped.n_iter_ and all(0 <= v <= 1 for v in scores)
+    assert stopped.best_validation_score_ == max(scores)
+    with pytest.raises(NotFittedError):
+        MLPClassifier().coefs_  # noqa: B018
+
+
 def _no_size(params):
     return {k: v for k, v in params.items() if k != "hidden_layer_sizes"}
 
