@@ -81,6 +81,45 @@ class _ValidationScores(Callback):
         self.values.append(self.score(trainer.model.predict(self.x), self.y))
 
 
+class _PenalisedLoss(Callback):
+    """scikit-learn's training loss: each batch's mean loss plus alpha/2 ||W||^2 / batch, over
+    the epoch's rows, i.e. the data loss plus alpha/2 ||W||^2 batches / rows (with the weights
+    at the epoch's end). Put into the epoch's logs for the callbacks after it (early stopping
+    on ``tol``, the verbose line); ``history_`` keeps the data loss."""
+
+    def __init__(self, alpha, batches, rows):
+        self.scale = 0.5 * alpha * batches / rows
+        self.values = []
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        squares = sum(
+            float(np.dot(w, w))
+            for m in trainer.model.modules()
+            if isinstance(m, nn.Linear)
+            for w in (m.weight.data.ravel().astype(np.float64),)
+        )
+        logs["loss"] = logs["loss"] + self.scale * squares
+        self.values.append(logs["loss"])
+
+
+class _Stopping(EarlyStopping):
+    """scikit-learn's ``tol`` rule: an epoch that does not beat the best by ``tol`` counts
+    toward ``n_iter_no_change``, and the best follows every improvement, however small
+    (``EarlyStopping`` keeps the best of the last improvement by more than ``min_delta``, so
+    two small steps in a row reset its count)."""
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        value = float(logs[self.monitor])
+        self.wait = 0 if self._improved(value) else self.wait + 1
+        if value < self.best if self.mode == "min" else value > self.best:
+            self.best, self.best_epoch = value, epoch
+            if self.restore_best_weights:
+                self.best_weights = trainer.model.state_dict()
+        if self.wait > self.patience:
+            self.stopped_epoch = epoch
+            trainer.stop_training = True
+
+
 def _glorot_uniform(model, activation, seed):
     """scikit-learn's MLP initialisation: every Linear's weights and biases uniform in
     +-sqrt(6 / (fan_in + fan_out)) (2 instead of 6 for "logistic"), drawn in layer order."""
@@ -207,15 +246,13 @@ class _BaseMLP(BaseEstimator):
                     X, y, test_size=fraction, random_state=split_seed
                 )
             validation = (X_val, y_val)
-            stopper = EarlyStopping(
+            stopper = _Stopping(
                 self._monitor, patience=patience, min_delta=tol, restore_best_weights=True
             )
             scores = _ValidationScores(X_val, y_val, self._validation_score)
-            callbacks = [scores, stopper]
         else:
-            stopper = EarlyStopping("loss", patience=patience, min_delta=tol)
+            stopper = _Stopping("loss", patience=patience, min_delta=tol)
             scores = None
-            callbacks = [stopper]
 
         model = MLP(
             sizes,
@@ -227,6 +264,8 @@ class _BaseMLP(BaseEstimator):
         )
         _glorot_uniform(model, self.activation, model_seed)
         batch_size = self._batch_size(X.shape[0])
+        penalised = _PenalisedLoss(alpha, -(-X.shape[0] // batch_size), X.shape[0])
+        callbacks = [penalised, stopper] if scores is None else [penalised, scores, stopper]
         # scikit-learn adds alpha * W / batch_size to the batch-mean loss's gradient.
         opt = optim.get(solver, model.parameters(), lr=lr, weight_decay=alpha / batch_size)
         history = _fit(
@@ -247,7 +286,7 @@ class _BaseMLP(BaseEstimator):
 
         self.model_ = model
         self.history_ = history
-        self.loss_curve_ = list(history["loss"])
+        self.loss_curve_ = list(penalised.values)  # with the L2 term, as scikit-learn's
         self.loss_ = self.loss_curve_[-1]
         self.n_iter_ = history.epochs
         self.n_outputs_ = n_outputs
@@ -340,7 +379,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     Attributes
     ----------
     classes_, n_features_in_, model_ (the trained ``fastnn.MLP``, in eval mode), history_
-    (its ``fastnn.History``), loss_curve_ (training loss per epoch), loss_ (the last),
+    (its ``fastnn.History``, whose "loss" is the data loss), loss_curve_ (training loss per
+    epoch with scikit-learn's L2 term, alpha/2 ||W||^2 per batch; ``tol`` stopping watches it),
+    loss_ (the last),
     best_loss_, n_iter_ (epochs run), n_outputs_ (output units: one per class), n_layers_,
     t_ (training samples seen: epochs x rows), coefs_ and intercepts_ (the Linear layers'
     weights (in, out) and biases, copies), validation_scores_ (validation accuracy per epoch

@@ -203,6 +203,28 @@ def test_fitted_attributes_as_scikit_learn_documents(moons):
         MLPClassifier().coefs_  # noqa: B018
 
 
+def test_loss_curve_has_the_l2_term_and_tol_stops_as_scikit_learn(moons):
+    from types import SimpleNamespace
+
+    from fastnn.sklearn import _Stopping
+
+    x, y = moons
+    clf = MLPClassifier(hidden_layer_sizes=(8,), alpha=0.3, batch_size=64, max_iter=4)
+    clf.set_params(random_state=0).fit(x, y)
+    batches = -(-len(x) // 64)
+    squares = sum(float(np.sum(w.astype(np.float64) ** 2)) for w in clf.coefs_)
+    penalty = 0.5 * 0.3 * squares * batches / len(x)
+    assert clf.loss_curve_[-1] == pytest.approx(clf.history_["loss"][-1] + penalty, rel=1e-12)
+    assert all(a > b for a, b in zip(clf.loss_curve_, clf.history_["loss"], strict=True))
+    # scikit-learn's rule: steps of 0.6 tol each count as no improvement (the best follows
+    # them); patience 2 stops on the third. EarlyStopping would reset after two small steps.
+    trainer = SimpleNamespace(stop_training=False)
+    stop = _Stopping("loss", patience=2, min_delta=1e-4)
+    for epoch, value in enumerate([1.0, 1.0 - 0.6e-4, 1.0 - 1.2e-4, 1.0 - 1.8e-4]):
+        stop.on_epoch_end(trainer, epoch, {"loss": value})
+    assert trainer.stop_training and stop.stopped_epoch == 3 and stop.best_epoch == 3
+
+
 def _no_size(params):
     return {k: v for k, v in params.items() if k != "hidden_layer_sizes"}
 
