@@ -109,29 +109,19 @@ class CompiledSteps:
         # The loss kernels index the output with labels checked against this width.
         return plan.out_width == self.batches.width
 
-    def run(self, order, step0, step1):
-        """Steps ``step0`` to ``step1 - 1`` of the epoch whose row order is ``order``; call
-        ``ready()`` first."""
+    def _uniforms(self, rows):
+        """The dropout layers' uniforms for ``rows`` rows, or None without dropout."""
+        plan = self.plan
+        if not plan.units:
+            return None
+        if self.uniforms.size < rows * plan.units:
+            self.uniforms = np.empty(rows * plan.units, plan.dtype)
+        return plan.draw_uniforms(rows, self.uniforms)
+
+    def _call(self, order, batch_size, step0, step1, uniforms, clips, which, bufs, first, weight):
+        """One ``train_steps`` call over the plan, with the batch-norm statistics loaded into
+        its buffers before and stored back after."""
         plan, opt, b = self.plan, self.optimizer, self.batches
-        n = b.n
-        rows = min(step1 * b.batch_size, n) - step0 * b.batch_size
-        uniforms = self.uniforms
-        if plan.units:
-            size = rows * plan.units
-            if uniforms.size < size:
-                uniforms = self.uniforms = np.empty(size, plan.dtype)
-            plan.draw_uniforms(rows, uniforms)
-        code, buffers, scalars = opt._kernel(opt.step_count + 1)
-        first = code == k.SGD and buffers[0] is not None and buffers[0][0] not in opt.state
-        bufs = [opt._unused if spec is None else opt._buffer(*spec) for spec in buffers]
-        bufs += [opt._unused] * (3 - len(bufs))
-        args = self.args
-        for i in range(step1 - step0):
-            scalars = opt._kernel(opt.step_count + 1 + i)[2]
-            args[i, : len(scalars)] = scalars
-        which = [None] * 6
-        which[code] = True
-        opt_clip = 0.0 if opt.clip_norm is None else float(opt.clip_norm)
         plan.load_statistics()
         try:
             k.train_steps(
@@ -150,28 +140,45 @@ class CompiledSteps:
                 self.mse,
                 self.acc_labels,
                 order,
-                b.batch_size,
+                batch_size,
                 step0,
                 step1,
-                uniforms if plan.units else None,
+                uniforms,
                 plan.maxout,
                 plan.activation,
                 plan.softmax,
-                self.clip_norm,
-                opt_clip,
+                *clips,
                 *which,
-                bufs[0],
-                bufs[1],
-                bufs[2],
+                *bufs,
                 opt._decay_mask,
-                args,
+                self.args,
                 first,
                 self.losses,
                 self.result,
-                None,
+                weight,
             )
         finally:
             plan.store_statistics()
+
+    def run(self, order, step0, step1):
+        """Steps ``step0`` to ``step1 - 1`` of the epoch whose row order is ``order``; call
+        ``ready()`` first."""
+        opt, b = self.optimizer, self.batches
+        n = b.n
+        uniforms = self._uniforms(min(step1 * b.batch_size, n) - step0 * b.batch_size)
+        code, buffers, scalars = opt._kernel(opt.step_count + 1)
+        first = code == k.SGD and buffers[0] is not None and buffers[0][0] not in opt.state
+        bufs = [opt._unused if spec is None else opt._buffer(*spec) for spec in buffers]
+        bufs += [opt._unused] * (3 - len(bufs))
+        args = self.args
+        for i in range(step1 - step0):
+            scalars = opt._kernel(opt.step_count + 1 + i)[2]
+            args[i, : len(scalars)] = scalars
+        which = [None] * 6
+        which[code] = True
+        opt_clip = 0.0 if opt.clip_norm is None else float(opt.clip_norm)
+        clips = (self.clip_norm, opt_clip)
+        self._call(order, b.batch_size, step0, step1, uniforms, clips, which, bufs, first, None)
         r = self.result
         done = int(r[k.DONE])
         opt.step_count += done
@@ -194,57 +201,16 @@ class CompiledSteps:
         weighted by that share; the gradient is left in the optimizer's buffer for the ranks'
         sum, clipping and the update. Returns (this rank's mean loss, its rows, rows classified
         right). Call ``ready()`` first."""
-        plan, opt, b = self.plan, self.optimizer, self.batches
-        m, global_m, idx = b.rows(order, step)
+        m, global_m, idx = self.batches.rows(order, step)
         if m == 0:  # this rank's slice of the batch is empty: a zero gradient
-            plan.grads.fill(0)
+            self.plan.grads.fill(0)
             return 0.0, 0, 0
-        uniforms = self.uniforms
-        if plan.units:
-            if uniforms.size < m * plan.units:
-                uniforms = self.uniforms = np.empty(m * plan.units, plan.dtype)
-            plan.draw_uniforms(m, uniforms)
-        unused = opt._unused
-        plan.load_statistics()
-        try:
-            k.train_steps(
-                plan.layers,
-                plan.fparams,
-                plan.where,
-                plan.params,
-                plan.grads,
-                plan.work,
-                plan.iwork,
-                plan.work64,
-                plan.norms,
-                b.x,
-                self.labels,
-                self.targets,
-                self.mse,
-                self.acc_labels,
-                idx,
-                m,
-                0,
-                1,
-                uniforms if plan.units else None,
-                plan.maxout,
-                plan.activation,
-                plan.softmax,
-                0.0,
-                0.0,
-                *[None] * 6,  # no update here
-                unused,
-                unused,
-                unused,
-                opt._decay_mask,
-                self.args,
-                False,
-                self.losses,
-                self.result,
-                m / global_m,
-            )
-        finally:
-            plan.store_statistics()
+        unused = self.optimizer._unused
+        no_update = [None] * 6
+        self._call(
+            idx, m, 0, 1, self._uniforms(m), (0.0, 0.0), no_update, (unused,) * 3, False,
+            m / global_m,
+        )  # fmt: skip
         return float(self.losses[0]), m, int(self.result[k.CORRECT])
 
 
