@@ -36,6 +36,7 @@ from .nn import (  # noqa: E402
     ELU,
     MLP,
     BatchNorm,
+    BinaryCrossEntropy,
     Dropout,
     Identity,
     LeakyReLU,
@@ -92,6 +93,7 @@ _choose_threading_layer()
 
 __all__ = [
     "BatchNorm",
+    "BinaryCrossEntropy",
     "Dropout",
     "History",
     "ELU",

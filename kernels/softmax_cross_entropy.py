@@ -1,4 +1,5 @@
-"""Softmax, softmax fused with cross-entropy, and mean squared error.
+"""Softmax, softmax fused with cross-entropy, sigmoid fused with binary cross-entropy, and
+mean squared error.
 
 Softmax subtracts each row's maximum before exponentiating, so logits of any size give
 finite results. The fused kernels return the mean loss over the batch and write the gradient
@@ -93,6 +94,17 @@ def _exp_rows_compiled(a, lo, hi):
                 ai[j] = _exp(ai[j])
 
     return impl
+
+
+@njit(**SERIAL)
+def _in_order(part):
+    """The sum of ``part`` from zero, one value after another: the serial forms' order. (In a
+    parallel kernel ``part.sum()`` becomes a parallel reduction, which adds in another order
+    and so may differ from a serial form in the last bit.)"""
+    total = 0.0
+    for k in range(part.size):
+        total += part[k]
+    return total
 
 
 # The row kernels below take their rows in blocks of about BLOCK values (small enough to stay
@@ -190,13 +202,14 @@ SERIAL_FORMS = {
     "_ce_labels_serial": "softmax_cross_entropy_labels",
     "_ce_targets_serial": "softmax_cross_entropy_targets",
     "_mse_serial": "mse_forward",
+    "_bce_serial": "sigmoid_cross_entropy",
 }
 
 
 @njit(**SERIAL)
 def _ce_labels_serial(z, t, dz):
     # softmax_cross_entropy_labels on one thread: its chunks one after another, summed in the
-    # same order (``part.sum()`` adds from zero, in order), so the same bits. The training step
+    # same order (``_in_order``), so the same bits. The training step
     # calls it, and the loss whenever the work is one chunk, so that nothing parallel is
     # compiled for the small batches most networks train with (cold start).
     n = z.shape[0]
@@ -226,7 +239,7 @@ def softmax_cross_entropy_labels(z, t, dz):
     for k in prange(c):
         lo, hi = chunk_bounds(k, c, n)
         part[k] = _ce_labels_rows(z, t, dz, scale, lo, hi)
-    return part.sum() / n
+    return _in_order(part) / n
 
 
 @njit(**SERIAL)
@@ -288,7 +301,65 @@ def softmax_cross_entropy_targets(z, t, dz):
     for k in prange(c):
         lo, hi = chunk_bounds(k, c, n)
         part[k] = _ce_targets_rows(z, t, dz, scale, lo, hi)
-    return part.sum() / n
+    return _in_order(part) / n
+
+
+@njit(**SERIAL)
+def _bce_rows(z, t, dz, scale, lo, hi):
+    # Returns the sum over rows [lo, hi) and every column of
+    #     max(z, 0) - z t + log(1 + exp(-|z|))    (= -t log s - (1 - t) log(1 - s), s = sigmoid z)
+    # and writes dz = (s - t) * scale. exp(-|z|) is in (0, 1], so nothing overflows, and
+    # s = 1 / (1 + e) or e / (1 + e) never subtracts two numbers close to 1.
+    m = np.uint64(z.shape[1])
+    total = 0.0
+    for i in range(lo, hi):
+        zi, ti, di = z[i], t[i], dz[i]
+        one, sc = _cast(1.0, di), _cast(scale, di)
+        for j in range(m):
+            x = zi[j]
+            e = _exp(-abs(x))
+            r = one / (one + e)
+            s = r if x >= 0 else e * r
+            di[j] = (s - ti[j]) * sc
+            x64 = np.float64(x)
+            total += max(x64, 0.0) - x64 * np.float64(ti[j]) + np.log1p(np.float64(e))
+    return total
+
+
+@njit(**SERIAL)
+def _bce_serial(z, t, dz):
+    # sigmoid_cross_entropy on one thread, as _ce_labels_serial.
+    n = z.shape[0]
+    scale = 1.0 / n
+    c = n_chunks(z.size)
+    total = 0.0
+    for k in range(c):
+        lo, hi = chunk_bounds(k, c, n)
+        total += _bce_rows(z, t, dz, scale, lo, hi)
+    return total / n
+
+
+@njit(**PARALLEL)
+def sigmoid_cross_entropy(z, t, dz):
+    """Binary cross-entropy of sigmoid(z) against targets ``t`` in [0, 1], summed over the
+    outputs and averaged over the batch; writes dz.
+
+    z, t, dz: (batch, outputs). loss = mean_i sum_j -[t_ij log s_ij + (1 - t_ij) log(1 - s_ij)]
+    with s = sigmoid(z), computed from the logits as max(z, 0) - z t + log(1 + exp(-|z|)), so
+    any logit gives a finite loss; dz = (s - t) / batch. Returns the mean loss (PyTorch's
+    ``binary_cross_entropy_with_logits(z, t, reduction="sum") / batch``; scikit-learn's
+    multilabel log loss).
+    """
+    n = z.shape[0]
+    scale = 1.0 / n
+    c = n_chunks(z.size)
+    if c == 1:
+        return _bce_rows(z, t, dz, scale, np.int64(0), n) / n
+    part = np.zeros(c)
+    for k in prange(c):
+        lo, hi = chunk_bounds(k, c, n)
+        part[k] = _bce_rows(z, t, dz, scale, lo, hi)
+    return _in_order(part) / n
 
 
 @njit(**SERIAL)
@@ -324,7 +395,7 @@ def mse_forward(y, t):
     for k in prange(c):
         lo, hi = chunk_bounds(k, c, n)
         part[k] = _squared_error_sum(y, t, lo, hi)
-    return part.sum() / n
+    return _in_order(part) / n
 
 
 @njit(**SERIAL)

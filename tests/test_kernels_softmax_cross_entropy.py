@@ -177,3 +177,85 @@ def test_property_labels(n, m, scale, seed):
     np.testing.assert_allclose(dz, dz_ref, atol=1e-14)
     assert loss >= 0
     np.testing.assert_allclose(dz.sum(axis=1), 0, atol=1e-14)  # each row of p - onehot sums to 0
+
+
+# -- sigmoid + binary cross-entropy ---------------------------------------------------------------
+@pytest.mark.nojit
+@pytest.mark.parametrize("shape", SHAPES)
+def test_sigmoid_cross_entropy_matches_reference(shape, dtype, rng):
+    z = (rng.standard_normal(shape) * 4).astype(dtype)
+    for t in (rng.random(shape).astype(dtype), (rng.random(shape) < 0.3).astype(dtype)):
+        dz, dz_ref = np.empty_like(z), np.empty_like(z)
+        loss = kernels.sigmoid_cross_entropy(z, t, dz)
+        loss_ref = ref.sigmoid_cross_entropy(z, t, dz_ref)
+        np.testing.assert_allclose(loss, loss_ref, **_loss_tol(dtype))
+        np.testing.assert_allclose(dz, dz_ref, **tol(dtype))
+
+
+def test_sigmoid_cross_entropy_closed_form_and_extremes():
+    # z = 0: s = 1/2, loss log 2 per output whatever the target; dz = (1/2 - t) / batch.
+    z = np.zeros((2, 3))
+    t = np.array([[0.0, 1.0, 0.5], [1.0, 1.0, 0.0]])
+    dz = np.empty_like(z)
+    np.testing.assert_allclose(kernels.sigmoid_cross_entropy(z, t, dz), 3 * np.log(2), rtol=1e-15)
+    np.testing.assert_allclose(dz, (0.5 - t) / 2, rtol=1e-15)
+    # Logits far out: the loss is |z| for a wrong confident output and exp(-|z|) (tiny, not 0
+    # and not NaN) for a right one; s is 1 or 0 exactly at +-1e4 and at 100, and
+    # exp(-100) at -100.
+    for dtype in (np.float32, np.float64):
+        z = np.array([[1e4, -1e4, 100.0, -100.0]], dtype)
+        t = np.array([[0.0, 1.0, 1.0, 0.0]], dtype)
+        dz = np.empty_like(z)
+        loss = kernels.sigmoid_cross_entropy(z, t, dz)
+        np.testing.assert_allclose(loss, 2e4, rtol=1e-12)
+        np.testing.assert_array_equal(dz[0, :3], [1, -1, 0])
+        np.testing.assert_allclose(
+            dz[0, 3], np.exp(-100.0), rtol=1e-5 if dtype == np.float64 else 0.1
+        )
+    # One output: the loss of a 2-class softmax over (0, z) with labels t.
+    z = np.array([[0.3], [-2.0], [5.0]])
+    t = np.array([1, 0, 1])
+    two = np.hstack([np.zeros_like(z), z])
+    expected = kernels.softmax_cross_entropy_labels(two, t, np.empty_like(two))
+    dz = np.empty_like(z)
+    np.testing.assert_allclose(
+        kernels.sigmoid_cross_entropy(z, t[:, None].astype(float), dz), expected, rtol=1e-14
+    )
+
+
+def test_sigmoid_cross_entropy_matches_torch(dtype, rng):
+    torch = pytest.importorskip("torch")
+    z = (rng.standard_normal((33, 5)) * 6).astype(dtype)
+    t = rng.random((33, 5)).astype(dtype)
+    zt = torch.tensor(z, dtype=torch.float64, requires_grad=True)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
+        zt, torch.tensor(t, dtype=torch.float64), reduction="sum"
+    ) / len(z)
+    expected.backward()
+    dz = np.empty_like(z)
+    loss = kernels.sigmoid_cross_entropy(z, t, dz)
+    np.testing.assert_allclose(loss, expected.item(), **_loss_tol(dtype))
+    np.testing.assert_allclose(dz, zt.grad.numpy(), **tol(dtype))
+
+
+def test_parallel_losses_add_their_chunks_as_the_serial_forms(rng):
+    # The serial forms (what the compiled step and small batches use) add the chunks' sums
+    # one after another; the parallel kernels must too, for the same bits. (A part.sum()
+    # inside a parallel kernel became a parallel reduction, and differed in 3 of 30 seeds.)
+    n, m = BIG
+    for _ in range(10):
+        z = rng.standard_normal((n, m)) * 5
+        labels = rng.integers(0, m, n)
+        t, onehot = rng.random((n, m)), np.eye(m)[labels]
+        a, b = np.empty_like(z), np.empty_like(z)
+        pairs = [
+            (kernels.softmax_cross_entropy_labels, kernels._ce_labels_serial, (z, labels)),
+            (kernels.softmax_cross_entropy_targets, kernels._ce_targets_serial, (z, onehot)),
+            (kernels.sigmoid_cross_entropy, kernels._bce_serial, (z, t)),
+        ]
+        for parallel, serial, args in pairs:
+            assert parallel(*args, a) == serial(*args, b)
+            np.testing.assert_array_equal(a, b)
+        assert kernels.mse_forward(z.ravel(), t.ravel()) == kernels._mse_serial(
+            z.ravel(), t.ravel()
+        )

@@ -103,3 +103,71 @@ def test_loss_by_name():
     assert isinstance(losses.get("cross_entropy"), fn.SoftmaxCrossEntropy)
     with pytest.raises(ValueError, match="cross_entropy"):
         losses.get("hinge")
+
+
+# -- BinaryCrossEntropy ---------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_binary_cross_entropy_against_torch(dtype, rng):
+    torch = pytest.importorskip("torch")
+    z = rng.standard_normal((13, 4)).astype(dtype) * 4
+    t = (rng.random((13, 4)) < 0.4).astype(dtype)
+    zt = torch.tensor(z, requires_grad=True)
+    ref = torch.nn.functional.binary_cross_entropy_with_logits(
+        zt, torch.tensor(t), reduction="sum"
+    ) / len(z)
+    ref.backward()
+    loss = fn.BinaryCrossEntropy()
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(loss.forward(z, t), ref.item(), rtol=rtol)
+    np.testing.assert_allclose(loss.backward(), zt.grad.numpy(), rtol=rtol, atol=1e-7)
+    np.testing.assert_allclose(loss.row_losses(z, t).mean(), ref.item(), rtol=rtol)
+
+
+def test_binary_cross_entropy_against_probabilities():
+    # The definition: -[t log s + (1 - t) log(1 - s)] for s = sigmoid(z), one output, y (n,).
+    z = np.array([[0.5], [-1.5], [2.0]])
+    t = np.array([1.0, 0.0, 0.25])
+    s = 1 / (1 + np.exp(-z[:, 0]))
+    expected = np.mean(-(t * np.log(s) + (1 - t) * np.log(1 - s)))
+    loss = fn.BinaryCrossEntropy()
+    np.testing.assert_allclose(loss(z, t), expected, rtol=1e-14)
+    np.testing.assert_allclose(loss.backward()[:, 0], (s - t) / 3, rtol=1e-14)
+
+
+def test_binary_cross_entropy_refuses_bad_targets():
+    loss = fn.BinaryCrossEntropy()
+    z = np.zeros((2, 2))
+    with pytest.raises(ValueError, match=r"targets must be in \[0, 1\], got 2.0"):
+        loss(z, np.array([[0, 1], [2, 0]]))
+    with pytest.raises(ValueError, match=r"in \[0, 1\], got nan"):
+        loss(z, np.array([[0, 1], [np.nan, 0]]))
+    with pytest.raises(ValueError, match=r"expected targets of shape \(2, 2\)"):
+        loss(z, np.zeros(2))
+    with pytest.raises(fn.errors.StateError):
+        fn.BinaryCrossEntropy().backward()
+    assert isinstance(fn.nn.losses.get("binary_cross_entropy"), fn.BinaryCrossEntropy)
+
+
+@pytest.mark.parametrize(
+    "loss, target",
+    [
+        (fn.SoftmaxCrossEntropy(), "labels"),
+        (fn.SoftmaxCrossEntropy(), "soft"),
+        (fn.MSELoss(), "values"),
+        (fn.BinaryCrossEntropy(), "bits"),
+    ],
+)
+def test_row_losses_average_to_the_loss(loss, target, rng):
+    z = rng.standard_normal((9, 5)) * 3
+    t = {
+        "labels": rng.integers(0, 5, 9),
+        "soft": rng.dirichlet(np.ones(5), 9),
+        "values": rng.standard_normal((9, 5)),
+        "bits": (rng.random((9, 5)) < 0.5).astype(float),
+    }[target]
+    rows = loss.row_losses(z, t)
+    assert rows.shape == (9,)
+    np.testing.assert_allclose(rows.mean(), loss.forward(z, t), rtol=1e-13)
+    # Each row alone gives its own loss.
+    for i in (0, 4, 8):
+        np.testing.assert_allclose(rows[i], loss.forward(z[i : i + 1], t[i : i + 1]), rtol=1e-13)

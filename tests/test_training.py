@@ -443,3 +443,140 @@ def test_fit_options_are_fits_own_parameters():
     assert [p.default for p in params] == [f.default for f in fields]
     shown = list(inspect.signature(fn.distributed.fit).parameters)
     assert shown == ["model", "x", "y", *[p.name for p in params], "comm", "threads"]
+
+
+# -- sample weights and binary cross-entropy --------------------------------------------------
+def _weighted_case(rng, loss):
+    x = rng.normal(size=(40, 5))
+    if loss == "cross_entropy":
+        y = rng.integers(0, 3, 40)
+    elif loss == "mse":
+        y = rng.normal(size=(40, 3))
+    else:
+        y = (rng.random((40, 3)) < 0.5).astype(float)
+    return x, y, rng.integers(0, 4, 40)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse", "binary_cross_entropy"])
+def test_integer_weights_equal_repeated_rows(rng, loss):
+    # Full batches, no shuffling: a weight of k trains as k copies of the row (0: as if it
+    # were not there), up to the order of the sums.
+    x, y, w = _weighted_case(rng, loss)
+
+    def train(x, y, w):
+        model = fn.MLP([5, 8, 3], seed=1, dtype=np.float64)
+        opt = fn.optim.SGD(model.parameters(), lr=0.5)
+        h = fn.fit(
+            model,
+            x,
+            y,
+            loss=loss,
+            optimizer=opt,
+            epochs=5,
+            batch_size=len(x),
+            shuffle=False,
+            verbose=0,
+            sample_weight=w,
+        )
+        return model, h
+
+    weighted, hw = train(x, y, w)
+    repeated, hr = train(np.repeat(x, w, axis=0), np.repeat(y, w, axis=0), None)
+    np.testing.assert_allclose(hw["loss"], hr["loss"], rtol=1e-12)
+    for a, b in zip(weighted.parameters(), repeated.parameters(), strict=True):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-10, atol=1e-12)
+    # And the weights changed something: unweighted training ends elsewhere.
+    plain, _ = train(x, y, None)
+    assert not np.allclose(plain.parameters()[0].data, weighted.parameters()[0].data)
+
+
+def test_sample_weight_steps_and_checks(rng):
+    x, y = blobs(rng, n=60)
+    model = fn.MLP([6, 8, 3], seed=0)
+    # A step whose rows all weigh 0 changes nothing and counts as loss 0.
+    w = np.zeros(60)
+    w[30:] = 1
+    before = [p.data.copy() for p in model.parameters()]
+    h = fn.fit(
+        model,
+        x,
+        y,
+        epochs=1,
+        batch_size=30,
+        shuffle=False,
+        verbose=0,
+        sample_weight=w,
+        optimizer=fn.optim.SGD(model.parameters(), lr=0.1),
+    )
+    assert h["loss"][0] > 0
+    only_second = fn.MLP([6, 8, 3], seed=0)
+    fn.fit(
+        only_second,
+        x[30:],
+        y[30:],
+        epochs=1,
+        batch_size=30,
+        shuffle=False,
+        verbose=0,
+        optimizer=fn.optim.SGD(only_second.parameters(), lr=0.1),
+    )
+    for a, b, c in zip(model.parameters(), only_second.parameters(), before, strict=True):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-5, atol=1e-7)
+        assert not np.array_equal(a.data, c)
+    for bad, message in [
+        (np.ones(59), r"expected sample_weight of shape \(60,\)"),
+        (-np.ones(60), "finite and >= 0, got -1.0"),
+        (np.full(60, np.nan), "finite and >= 0, got nan"),
+        (np.zeros(60), "must not all be zero"),
+        (np.array(["a"] * 60), "expected an array of real numbers"),
+    ]:
+        with pytest.raises((ValueError, TypeError), match=message):
+            fn.fit(fn.MLP([6, 3], seed=0), x, y, epochs=1, verbose=0, sample_weight=bad)
+
+
+def test_sample_weight_follows_its_rows_into_the_validation_split(rng):
+    x, y = blobs(rng, n=100)
+    w = rng.random(100) + 0.5
+    a, b = fn.MLP([6, 4, 3], seed=0), fn.MLP([6, 4, 3], seed=0)
+    ha = fn.fit(a, x, y, epochs=2, validation_split=0.2, seed=3, verbose=0, sample_weight=w)
+    # The same split, by hand: the same permutation of the same seed.
+    split = np.random.default_rng(np.random.SeedSequence(3).spawn(2)[0]).permutation(100)
+    val, train = np.sort(split[:20]), np.sort(split[20:])
+    hb = fn.fit(
+        b,
+        x[train],
+        y[train],
+        epochs=2,
+        validation_data=(x[val], y[val]),
+        seed=3,
+        verbose=0,
+        sample_weight=w[train],
+    )
+    np.testing.assert_allclose(ha["loss"], hb["loss"], rtol=1e-6)
+    np.testing.assert_allclose(ha["val_loss"], hb["val_loss"], rtol=1e-6)
+
+
+def test_binary_cross_entropy_learns_multilabel_targets(rng):
+    x = rng.normal(size=(400, 6)).astype(np.float32)
+    y = np.stack([x[:, 0] > 0, x[:, 1] + x[:, 2] > 0, x[:, 3] * x[:, 4] > 0], axis=1)
+    model = fn.MLP([6, 32, 3], seed=0)
+    h = fn.fit(
+        model,
+        x,
+        y.astype(np.float32),
+        loss="binary_cross_entropy",
+        epochs=40,
+        batch_size=32,
+        seed=0,
+        verbose=0,
+    )
+    assert h["loss"][-1] < 0.5 * h["loss"][0]
+    assert "accuracy" not in h.history
+    hits = (model.predict(x) > 0) == y
+    assert hits.mean() > 0.9
+    res = fn.evaluate(model, x, y.astype(np.float32), loss="binary_cross_entropy")
+    np.testing.assert_allclose(
+        res["loss"], fn.BinaryCrossEntropy().row_losses(model.predict(x), y).mean(), rtol=1e-5
+    )
+    with pytest.raises(ValueError, match=r"targets must be in \[0, 1\]"):
+        fn.fit(model, x, 2.0 * y, loss="binary_cross_entropy", epochs=1, verbose=0)

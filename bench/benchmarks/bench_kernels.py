@@ -130,6 +130,7 @@ class SoftmaxCrossEntropy(_Family):
         "softmax_backward",
         "softmax_cross_entropy_labels",
         "softmax_cross_entropy_targets",
+        "sigmoid_cross_entropy",
         "mse_forward",
         "mse_backward",
     )

@@ -99,6 +99,11 @@ def _ce_targets(rows, cols, dtype, rng):
     return z, t, np.empty_like(z)
 
 
+def _bce(rows, cols, dtype, rng):
+    z = _normal(rng, (rows, cols), dtype, 3.0)
+    return z, (rng.random((rows, cols)) < 0.3).astype(dtype), np.empty_like(z)
+
+
 def _mse_forward(rows, cols, dtype, rng):
     return _normal(rng, rows * cols, dtype), _normal(rng, rows * cols, dtype)
 
@@ -264,6 +269,7 @@ CASES = {
     "softmax_backward": _softmax_backward,
     "softmax_cross_entropy_labels": _ce_labels,
     "softmax_cross_entropy_targets": _ce_targets,
+    "sigmoid_cross_entropy": _bce,
     "mse_forward": _mse_forward,
     "mse_backward": _mse_backward,
     "batchnorm_forward_train": _bn_forward_train,

@@ -23,9 +23,11 @@ from .dropout import Dropout  # noqa: F401
 from .linear import Linear, Maxout
 from .losses import (  # noqa: F401
     LOSSES,
+    BinaryCrossEntropy,
     MSELoss,
     SoftmaxCrossEntropy,
     check_labels,
+    check_unit_targets,
     sum_squared_error,
 )
 from .module import (  # noqa: F401

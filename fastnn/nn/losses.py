@@ -69,6 +69,26 @@ def _mse(size):
     return _k.mse_forward if size >= PARALLEL_MIN else _k._mse_serial
 
 
+def _bce(size):
+    return _k.sigmoid_cross_entropy if size >= PARALLEL_MIN else _k._bce_serial
+
+
+def check_unit_targets(t, what):
+    """Targets of a binary cross-entropy must lie in [0, 1] (NaN does not)."""
+    inside = (t >= 0) & (t <= 1)
+    if not inside.all():
+        bad = t[~inside].flat[0]
+        raise InvalidValueError(
+            f"{what}: binary cross-entropy targets must be in [0, 1], got {bad}"
+        )
+
+
+def _log_sum_exp(z):
+    """Each row's log(sum_j exp(z_ij)) in float64."""
+    mx = z.max(axis=1, keepdims=True)
+    return (mx + np.log(np.exp(z - mx).sum(axis=1, keepdims=True)))[:, 0]
+
+
 class SoftmaxCrossEntropy:
     """Softmax then cross-entropy, fused, averaged over the batch.
 
@@ -122,6 +142,17 @@ class SoftmaxCrossEntropy:
             raise StateError("SoftmaxCrossEntropy.backward called before forward")
         return self._dz
 
+    @staticmethod
+    def row_losses(z, t):
+        """Each row's loss (float64, (batch,)), whose mean ``forward`` returns: for weighting
+        rows (``fit(sample_weight=...)``). ``z``, ``t`` as ``_forward_checked_once`` takes."""
+        z = z.astype(np.float64)
+        lse = _log_sum_exp(z)
+        if t.ndim == 1:
+            return lse - z[np.arange(z.shape[0]), t]
+        t = t.astype(np.float64)
+        return lse * t.sum(axis=1) - (t * z).sum(axis=1)
+
     def __repr__(self):
         return "SoftmaxCrossEntropy()"
 
@@ -161,6 +192,12 @@ class MSELoss:
         self._y, self._t = y, t
         return float(_mse(y.size)(y.reshape(-1), t.reshape(-1)))
 
+    @staticmethod
+    def row_losses(y, t):
+        """Each row's mean squared error (float64, (batch,)): their mean is ``forward``'s."""
+        d = y.astype(np.float64) - t
+        return (d * d).mean(axis=1)
+
     def backward(self):
         if self._dy is None:
             raise StateError("MSELoss.backward called before forward")
@@ -169,6 +206,64 @@ class MSELoss:
 
     def __repr__(self):
         return "MSELoss()"
+
+
+class BinaryCrossEntropy:
+    """Sigmoid then binary cross-entropy, fused, on logits: one yes/no decision per output.
+
+    ``pred``: logits (batch, outputs). ``target``: (batch, outputs) in [0, 1] (0/1 labels of a
+    multilabel problem, or probabilities); with one output also (batch,). Loss, summed over
+    the outputs and averaged over the batch:
+    mean_i sum_j -[t_ij log s_ij + (1 - t_ij) log(1 - s_ij)], s = sigmoid(z), computed as
+    max(z, 0) - z t + log(1 + exp(-|z|)), finite for any logit. ``backward()`` returns
+    (sigmoid(z) - t) / batch. PyTorch's ``BCEWithLogitsLoss(reduction="sum")`` divided by the
+    batch (its default "mean" also divides by the outputs); scikit-learn's multilabel loss.
+    The model's outputs stay logits: ``sigmoid`` of them are the probabilities.
+    """
+
+    def __init__(self):
+        self._dz = None
+
+    def forward(self, pred, target):
+        what = "BinaryCrossEntropy"
+        z = np.asarray(pred)
+        dtype = z.dtype if z.dtype in (np.float32, np.float64) else np.float32
+        z = check_array(z, what, dtype)
+        if z.ndim != 2 or z.size == 0:
+            raise InvalidValueError(
+                f"{what}: expected logits of shape (batch, outputs), got {z.shape}"
+            )
+        t = check_array(target, what + " targets", z.dtype)
+        if t.ndim == 1 and z.shape[1] == 1:
+            t = t.reshape(-1, 1)
+        if t.shape != z.shape:
+            raise InvalidValueError(f"{what}: expected targets of shape {z.shape}, got {t.shape}")
+        check_unit_targets(t, what)
+        return self._forward_checked_once(z, t, z.shape[1])
+
+    __call__ = forward
+
+    def _forward_checked_once(self, z, t, width):
+        """``forward`` for targets the caller has already validated (shape, dtype, [0, 1]);
+        the model's output ``z`` is checked on every call (see SoftmaxCrossEntropy)."""
+        check_output(z, t, width, "BinaryCrossEntropy")
+        if self._dz is None or self._dz.shape != z.shape or self._dz.dtype != z.dtype:
+            self._dz = np.empty_like(z)
+        return float(_bce(z.size)(z, t, self._dz))
+
+    def backward(self):
+        if self._dz is None:
+            raise StateError("BinaryCrossEntropy.backward called before forward")
+        return self._dz
+
+    @staticmethod
+    def row_losses(z, t):
+        """Each row's loss (float64, (batch,)): their mean is ``forward``'s."""
+        z, t = z.astype(np.float64), t.astype(np.float64)
+        return (np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))).sum(axis=1)
+
+    def __repr__(self):
+        return "BinaryCrossEntropy()"
 
 
 def sum_squared_error(y, t):
@@ -182,9 +277,11 @@ LOSSES = {
     "cross_entropy": SoftmaxCrossEntropy,
     "softmax_cross_entropy": SoftmaxCrossEntropy,
     "mse": MSELoss,
+    "binary_cross_entropy": BinaryCrossEntropy,
 }
 
 
 def get(name):
-    """A new loss by name: "cross_entropy" (also "softmax_cross_entropy") or "mse"."""
+    """A new loss by name: "cross_entropy" (also "softmax_cross_entropy"), "mse" or
+    "binary_cross_entropy"."""
     return LOSSES[check_choice(name, "loss", LOSSES)]()

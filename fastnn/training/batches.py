@@ -12,8 +12,9 @@ class Batches:
     """The rows of each step, gathered into buffers allocated once (one set per batch size:
     the full one and the last), this rank's share of each global batch."""
 
-    def __init__(self, x, t, labels, width, batch_size, ranks, track_accuracy):
+    def __init__(self, x, t, labels, width, batch_size, ranks, track_accuracy, weights=None):
         self.x, self.t, self.labels = x, t, labels
+        self.weights = weights  # None, or float64 (n,): fit's sample_weight
         self.width = width  # of the model's output, as checked against the targets
         self.batch_size, self.ranks = batch_size, ranks
         self.n = n = x.shape[0]

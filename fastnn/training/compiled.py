@@ -58,6 +58,7 @@ class CompiledSteps:
             and type(options.optimizer) in _OPTIMIZERS
             and type(options.loss) in (SoftmaxCrossEntropy, MSELoss)
             and batches.x.dtype == model.dtype
+            and batches.weights is None
         ):
             return None
         return cls(model, options, batches, one_step=bool(step_hooks), per_rank=ranks.size > 1)

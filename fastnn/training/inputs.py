@@ -5,7 +5,15 @@ import numpy as np
 
 from .._checks import check_array, check_bool
 from ..errors import InvalidValueError
-from ..nn import SAME, MSELoss, SoftmaxCrossEntropy, check_labels, using
+from ..nn import (
+    SAME,
+    BinaryCrossEntropy,
+    MSELoss,
+    SoftmaxCrossEntropy,
+    check_labels,
+    check_unit_targets,
+    using,
+)
 
 
 def model_widths(model, x):
@@ -39,7 +47,8 @@ def check_xy(model, loss, x, y, what, check_finite):
 
     ``x`` becomes a C-contiguous array of the model's dtype of shape (n, inputs); ``y`` int64
     labels in [0, outputs) for cross-entropy with labels, else targets (n, outputs) of the
-    model's dtype (mse with one output also takes (n,)). NaN and infinity are refused unless
+    model's dtype (mse and binary cross-entropy with one output also take (n,); binary
+    cross-entropy's targets must be in [0, 1]). NaN and infinity are refused unless
     ``check_finite`` is False.
     """
     check_finite = check_bool(check_finite, "check_finite")
@@ -64,7 +73,7 @@ def check_xy(model, loss, x, y, what, check_finite):
             # another thread changing the caller's array cannot take them out of range.
             labels = labels.copy()
         return x, labels, labels, n_out
-    if isinstance(loss, MSELoss) and y_arr.ndim == 1 and n_out == 1:
+    if isinstance(loss, (MSELoss, BinaryCrossEntropy)) and y_arr.ndim == 1 and n_out == 1:
         y_arr = y_arr.reshape(-1, 1)
     t = check_array(y_arr, f"{what} y", model.dtype)
     if t.shape != (n, n_out):
@@ -72,16 +81,35 @@ def check_xy(model, loss, x, y, what, check_finite):
         raise InvalidValueError(f"{what}: expected {kind} of shape ({n}, {n_out}), got {t.shape}")
     if check_finite and not np.isfinite(t).all():
         raise InvalidValueError(f"{what}: y holds NaN or infinite values")
+    if isinstance(loss, BinaryCrossEntropy):
+        check_unit_targets(t, f"{what} y")
     return x, t, t.argmax(axis=1).astype(np.int64), n_out
 
 
-def split_validation(x, t, labels, width, fraction, rng):
-    """((x, t, labels, width) to train on, the same held out): a random ``fraction`` of the
-    rows."""
+def check_sample_weight(w, n, what):
+    """``w`` as float64 weights (n,), finite, >= 0 and not all zero, or a clear error."""
+    w = check_array(w, f"{what} sample_weight", np.float64)
+    if w.shape != (n,):
+        raise InvalidValueError(f"{what}: expected sample_weight of shape ({n},), got {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any():
+        bad = w[~np.isfinite(w) | (w < 0)][0]
+        raise InvalidValueError(f"{what}: sample weights must be finite and >= 0, got {bad}")
+    if not w.any():
+        raise InvalidValueError(f"{what}: sample weights must not all be zero")
+    return w.copy()  # the caller's array may change while training runs
+
+
+def split_validation(x, t, labels, width, fraction, rng, weights=None):
+    """((x, t, labels, width) to train on, the same held out, the training rows' weights or
+    None): a random ``fraction`` of the rows is held out."""
     n = x.shape[0]
     n_val = int(round(n * fraction))
     if not 1 <= n_val < n:
         raise InvalidValueError(f"validation_split={fraction} of {n} rows leaves an empty split")
     order = rng.permutation(n)
     val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
-    return (x[train], t[train], labels[train], width), (x[val], t[val], labels[val], width)
+    return (
+        (x[train], t[train], labels[train], width),
+        (x[val], t[val], labels[val], width),
+        None if weights is None else weights[train],
+    )

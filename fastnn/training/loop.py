@@ -30,7 +30,7 @@ from .batches import Batches
 from .callbacks import Callback
 from .compiled import CompiledSteps
 from .history import History, TrainingDivergedError
-from .inputs import check_xy, split_validation
+from .inputs import check_sample_weight, check_xy, split_validation
 from .options import FitOptions
 from .progress import EpochLog, ProgressBar
 from .ranks import LocalRanks
@@ -55,11 +55,14 @@ def fit(
     check_finite=True,
     log_every=1,
     clip_norm=None,
+    sample_weight=None,
 ):
     """Train ``model`` on (x, y) with mini-batches; return a ``History``.
 
     - ``x``: (n, inputs); ``y``: integer labels (n,) or targets (n, outputs).
-    - ``loss``: "cross_entropy" (softmax + cross-entropy on the logits), "mse", or an instance.
+    - ``loss``: "cross_entropy" (softmax + cross-entropy on the logits), "mse",
+      "binary_cross_entropy" (sigmoid + binary cross-entropy on the logits, targets in [0, 1]:
+      multilabel), or an instance.
     - ``optimizer``: a name (``optim.get``'s, with its default hyperparameters) or an optimizer
       made over ``model.parameters()``.
     - ``epochs``: the total number of epochs (a resumed fit runs the ones left).
@@ -81,6 +84,12 @@ def fit(
     - ``clip_norm``: None, or a finite max_norm > 0: before each update the gradient is
       scaled by max_norm / (norm + 1e-6) when its global L2 norm exceeds max_norm
       (``optim.clip_grad_norm``; an optimizer's own ``clip_norm`` also applies).
+    - ``sample_weight``: None, or a weight >= 0 per row (n,): each step's loss is then the
+      weighted mean sum_i w_i loss_i / sum_i w_i over its rows (a step whose rows all weigh 0
+      changes nothing), so a weight of 2 counts a row as if it were there twice.
+      ``validation_split`` holds out weights with their rows; the validation figures and the
+      accuracy are unweighted. Runs the per-layer path (not the compiled step), in one
+      process (not ``fastnn.distributed``).
 
     Inputs are checked once, here. Each step checks only that the loss and the gradient's
     global norm are finite (one dot product over the flat gradient), and each epoch that the
@@ -291,12 +300,26 @@ def _layer_step(model, loss, optimizer, batches, order, step):
     value = loss._forward_checked_once(z, ts, batches.width)
     right = batches.count_correct(z, idx, ts) if batches.track_accuracy else 0
     dout = loss.backward()
+    if batches.weights is not None:
+        value = _weigh(loss, z, ts, dout, batches.weights[idx])
     if m != global_m:
         # Mean over this rank's m rows, weighted m / global_m: the sum over ranks is the
         # gradient of the global batch's mean loss.
         dout *= m / global_m
     model.backward(dout, input_grad=False)
     return value, m, right
+
+
+def _weigh(loss, z, ts, dout, w):
+    """The weighted mean loss of a step's rows, sum_i w_i loss_i / sum_i w_i, and its
+    gradient: the loss's dout (the plain mean's, rows scaled by 1 / m) with row i scaled by
+    w_i m / sum w, in place. All-zero weights: loss 0 and a zero gradient."""
+    total = w.sum()
+    if total == 0:
+        dout.fill(0)
+        return 0.0
+    dout *= (w * (w.shape[0] / total)).astype(dout.dtype)[:, None]
+    return float(w @ loss.row_losses(z, ts)) / total
 
 
 def _update(optimizer, ranks, value, clip_norm, diverged, epoch, step):
@@ -317,6 +340,11 @@ def _prepare(model, x, y, o, ranks):
     checkpoint resumed, the seed agreed, the ranks started, the batch buffers allocated.
     Returns (trainer, batches, validation rows or None, shuffle generator, first epoch)."""
     x, t, labels, width = check_xy(model, o.loss, x, y, "fit", o.check_finite)
+    weights = None
+    if o.sample_weight is not None:
+        if ranks.size > 1:
+            raise InvalidValueError("sample_weight: fastnn.distributed.fit does not take weights")
+        weights = check_sample_weight(o.sample_weight, x.shape[0], "fit")
     has_validation = o.validation_data is not None or o.validation_split is not None
     trainer = Trainer(model, o, History(), has_validation)
     seed, start_epoch, saved = o.seed, 0, None
@@ -335,9 +363,13 @@ def _prepare(model, x, y, o, ranks):
     val = None
     if o.validation_split is not None:
         split_rng = np.random.default_rng(split_seq)
-        (x, t, labels, _), val = split_validation(
-            x, t, labels, width, o.validation_split, split_rng
+        (x, t, labels, _), val, weights = split_validation(
+            x, t, labels, width, o.validation_split, split_rng, weights
         )
+        if weights is not None and not weights.any():
+            raise InvalidValueError(
+                "fit: every row left for training after validation_split weighs 0"
+            )
     elif o.validation_data is not None:
         val = check_xy(model, o.loss, *o.validation_data, "fit validation_data", o.check_finite)
     n, batch_size = x.shape[0], o.batch_size
@@ -347,7 +379,7 @@ def _prepare(model, x, y, o, ranks):
     _check_batch_norm(model, n, batch_size, ranks, before_start=True)
     ranks.start(model, o, x, val, seed, saved)
     _check_batch_norm(model, n, batch_size, ranks, before_start=False)
-    batches = Batches(x, t, labels, width, batch_size, ranks, "accuracy" in o.metrics)
+    batches = Batches(x, t, labels, width, batch_size, ranks, "accuracy" in o.metrics, weights)
     trainer.steps = batches.steps
     return trainer, batches, val, shuffle_rng, start_epoch
 

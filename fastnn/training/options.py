@@ -5,7 +5,7 @@ import dataclasses
 from .. import optim
 from .._checks import check_bool, check_choice, check_int, check_real
 from ..errors import InvalidTypeError, InvalidValueError
-from ..nn import LOSSES, MSELoss, SoftmaxCrossEntropy
+from ..nn import LOSSES, BinaryCrossEntropy, MSELoss, SoftmaxCrossEntropy
 from ..optim.clip import check_max_norm
 from .callbacks import Callback
 
@@ -32,6 +32,7 @@ class FitOptions:
     check_finite: bool = True
     log_every: int = 1
     clip_norm: object = None
+    sample_weight: object = None
 
     def checked(self, model):
         """A copy with every option checked and resolved for ``model``: ``loss`` a new loss
@@ -82,15 +83,17 @@ def resolve_loss(loss):
     """A new loss object from a name of ``LOSSES`` or a loss object (its class is used)."""
     if isinstance(loss, str):
         return LOSSES[check_choice(loss, "loss", LOSSES)]()
-    if isinstance(loss, (SoftmaxCrossEntropy, MSELoss)):
+    if isinstance(loss, (SoftmaxCrossEntropy, MSELoss, BinaryCrossEntropy)):
         return type(loss)()
     raise InvalidTypeError(
-        f"loss must be 'cross_entropy', 'mse', SoftmaxCrossEntropy() or MSELoss(), got {loss!r}"
+        "loss must be 'cross_entropy', 'mse', 'binary_cross_entropy', SoftmaxCrossEntropy(), "
+        f"MSELoss() or BinaryCrossEntropy(), got {loss!r}"
     )
 
 
 def resolve_metrics(metrics, loss):
-    """The metric names: accuracy for cross-entropy and none for mse by default."""
+    """The metric names: accuracy for cross-entropy and none for mse and binary cross-entropy
+    by default (accuracy is the argmax's, which is not what a multilabel output means)."""
     if metrics is None:
         return ("accuracy",) if isinstance(loss, SoftmaxCrossEntropy) else ()
     if isinstance(metrics, str):

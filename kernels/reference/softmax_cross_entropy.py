@@ -34,6 +34,15 @@ def softmax_cross_entropy_targets(z, t, dz):
     return -(t * logp).sum() / n
 
 
+def sigmoid_cross_entropy(z, t, dz):
+    n = z.shape[0]
+    z, t = z.astype(np.float64), t.astype(np.float64)
+    # log sigmoid(z) = -log(1 + exp(-z)) = -logaddexp(0, -z), and log(1 - sigmoid z) likewise.
+    log_s, log_1ms = -np.logaddexp(0, -z), -np.logaddexp(0, z)
+    dz[...] = (np.exp(log_s) - t) / n
+    return -(t * log_s + (1 - t) * log_1ms).sum() / n
+
+
 def mse_forward(y, t):
     return float(np.mean((y.astype(np.float64) - t) ** 2))
 
