@@ -1,7 +1,7 @@
 """ONNX export: every layer kind, float32 and float64, run by ONNX Runtime at batch 1 and 1000
 on random inputs, matches fastnn's own predict; the graphs pass onnx.checker; the
-scikit-learn estimators export predict_proba / predict; modules of one's own and bad
-arguments are refused clearly."""
+scikit-learn estimators export predict_proba / predict; ``fastnn export`` on the command line;
+modules of one's own and bad arguments are refused clearly."""
 
 # ruff: noqa: E402  (the imports after importorskip need onnx and onnxruntime)
 
@@ -18,6 +18,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 import fastnn as fn
+from fastnn.cli import main
 from fastnn.errors import InvalidTypeError, InvalidValueError, MissingDependencyError, StateError
 from fastnn.nn import LAYERS
 
@@ -341,6 +342,48 @@ def test_estimator_refusals(skl, tmp_path):
     reg = skl.MLPRegressor(**FIT).fit(rng.standard_normal((50, 3)), rng.standard_normal(50))
     with pytest.raises(InvalidValueError, match="exports its predict output"):
         fn.export_onnx(reg, tmp_path / "e.onnx", output="proba")
+
+
+# -- the command line -------------------------------------------------------------------------
+def run(argv, capsys):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_export_round_trip(tmp_path, capsys):
+    rng = np.random.default_rng(9)
+    model = randomise(fn.MLP([WIDTH, 12, 3], batchnorm=True, dropout=0.2, seed=0), rng)
+    fn.save(model, tmp_path / "m.npz")
+    x = inputs(rng, 1000, np.float32)
+    for flags, want in (([], model.predict(x)), (["--proba"], model.predict_proba(x))):
+        code, out, err = run(["export", tmp_path / "m.npz", tmp_path / "m.onnx", *flags], capsys)
+        assert code == 0, err
+        assert f"wrote {tmp_path / 'm.onnx'}: ONNX opset 17" in out
+        assert_allclose(
+            session(tmp_path / "m.onnx").run(None, {"x": x})[0], want, **TOL[np.dtype(np.float32)]
+        )
+
+
+def test_cli_export_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    not_a_model = tmp_path / "x.npz"
+    np.savez(not_a_model, w=np.zeros(3))
+    fn.save(fn.MLP([3, 2]), tmp_path / "m.npz")
+    cases = [
+        (["export", tmp_path / "missing.npz", tmp_path / "m.onnx"], "missing.npz"),
+        (["export", not_a_model, tmp_path / "m.onnx"], "not a fastnn file"),
+        (["export", tmp_path / "m.npz", tmp_path / "no" / "m.onnx"], "does not exist"),
+        (["export", tmp_path / "m.npz", tmp_path], "it is a folder"),
+    ]
+    for argv, message in cases:
+        code, _, err = run(argv, capsys)
+        assert code == 2, argv
+        assert message in err and err.count("\n") == 1 and "Traceback" not in err, err
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    code, _, err = run(["export", tmp_path / "m.npz", tmp_path / "m.onnx"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("fastnn export: error: ") and "pip install 'fastnn[onnx]'" in err
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def test_import_fastnn_does_not_import_onnx():
