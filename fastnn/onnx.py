@@ -52,7 +52,7 @@ from .nn import (
     Sequential,
     Softmax,
 )
-from .nn.module import SAME, check_state
+from .nn.module import SAME, check_state, using
 
 __all__ = ["OPSET", "export_onnx"]
 
@@ -275,7 +275,8 @@ def export_onnx(model, path, *, output=None):
     onnx = _onnx()
     g = _Graph(onnx, net.dtype)
     g.used.update(("x", "y"))
-    y = _layer(g, net, "x", "")
+    with using(net):  # the weights of one moment, not of a fit in another thread
+        y = _layer(g, net, "x", "")
     if final is not None:
         y = g.op(final, [y], "output", **({"axis": -1} if final == "Softmax" else {}))
     if one_d:

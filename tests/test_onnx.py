@@ -389,3 +389,31 @@ def test_cli_export_errors_are_one_line(tmp_path, capsys, monkeypatch):
 def test_import_fastnn_does_not_import_onnx():
     code = "import sys, fastnn; assert 'onnx' not in sys.modules, sorted(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+def test_a_model_being_trained_in_another_thread_is_refused(tmp_path):
+    import threading
+
+    model = fn.MLP([WIDTH, 4, 2], seed=0)
+    started, release = threading.Event(), threading.Event()
+
+    class Hold(fn.callbacks.Callback):
+        def on_epoch_end(self, *args, **kwargs):
+            started.set()
+            release.wait(60)
+
+    x = np.zeros((8, WIDTH), np.float32)
+    fit = threading.Thread(
+        target=fn.fit,
+        args=(model, x, np.zeros(8, np.int64)),
+        kwargs=dict(epochs=1, batch_size=8, verbose=0, callbacks=[Hold()]),
+    )
+    fit.start()
+    try:
+        assert started.wait(60)
+        with pytest.raises(StateError, match="being trained by fit in another thread"):
+            fn.export_onnx(model, tmp_path / "m.onnx")
+    finally:
+        release.set()
+        fit.join(60)
+    fn.export_onnx(model, tmp_path / "m.onnx")  # after fit returns
