@@ -6,10 +6,11 @@
 
 Configs T1-T5 (T5 is T3 with tanh); with T1 or T3 among them, ``predict`` latency on 1 and 32
 rows too (fastnn ``model.predict``, torch under ``inference_mode`` in eval mode, sklearn
-``predict_proba``; after one training epoch; medians of rounds of 1,000 calls timed in groups
-of 10). ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` are removed from the workers'
-environment (``--keep-openblas-env`` keeps them): set for old processors, they pin NumPy's
-and SciPy's OpenBLAS to older kernels than the machine has, which PyTorch does not follow.
+``predict_proba``, and ONNX Runtime running fastnn's model exported by ``fastnn.export_onnx``;
+after one training epoch; medians of rounds of 1,000 calls timed in groups of 10).
+``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` are removed from the workers' environment
+(``--keep-openblas-env`` keeps them): set for old processors, they pin NumPy's and SciPy's
+OpenBLAS to older kernels than the machine has, which PyTorch does not follow.
 The header names the OpenBLAS kernels that ran (threadpoolctl's ``architecture``).
 
 Data: the first n of the 10,000 MNIST images that ship with fastnn, in file order (float32 in
@@ -30,6 +31,10 @@ last batch partial; every implementation does exactly that work. What each numbe
   millisecond). ``random_state`` is a ``RandomState(0)`` instance so that each epoch shuffles
   anew (an int would re-seed every call); SGD runs with ``momentum=0``, as plain SGD.
   Main configs without batch norm or dropout only.
+- onnxruntime (predict latency only): fastnn trains the model as in the fastnn column (same
+  seeds, same weights), ``fastnn.export_onnx`` writes it, and ``InferenceSession.run`` on the
+  CPU execution provider (``intra_op_num_threads`` = ``--threads``, ``inter_op_num_threads``
+  1, other settings ONNX Runtime's defaults) gives the logits, as fastnn's ``predict``.
 - gemm-floor: ``perf_counter`` around the matrix products alone, through NumPy's BLAS into
   preallocated float32 buffers: per step and Linear layer x @ W, x.T @ dz and (except the
   first layer) dz @ W.T, for the same batches as an epoch. No elementwise work at all.
@@ -79,7 +84,9 @@ import numpy as np
 # This module imports neither fastnn nor torch at the top: the parent process only drives
 # the workers, and each worker imports what its implementation needs (``_start``).
 
-IMPLS = ("fastnn", "fastnn-numpy", "torch", "sklearn", "gemm-floor")
+IMPLS = ("fastnn", "fastnn-numpy", "torch", "sklearn", "onnxruntime", "gemm-floor")
+# Implementations timed for predict only (they run fastnn's trained model another way).
+PREDICT_ONLY = ("onnxruntime",)
 SWEEP_IMPLS = ("fastnn", "fastnn-before", "torch", "gemm-floor")
 # With --before PYTHON: a fastnn installed in another environment (an earlier commit), run
 # by that interpreter, side by side with this one.
@@ -92,7 +99,7 @@ RATIOS = (
     ("fastnn-numpy", "fastnn"),
     ("sklearn", "fastnn"),
 )
-PACKAGES = {"torch": "torch", "sklearn": "sklearn"}
+PACKAGES = {"torch": "torch", "sklearn": "sklearn", "onnxruntime": "onnxruntime"}
 OPTIMIZERS = {"adam": "Adam", "sgd": "SGD"}
 
 
@@ -145,7 +152,9 @@ MAIN = {
 # Configs whose predict latency is measured (--predict), and the rows per call.
 PREDICT_CONFIGS = ("T1", "T3")
 PREDICT_ROWS = (1, 32)
-PREDICT_IMPLS = ("fastnn", BEFORE, "torch", "sklearn")
+PREDICT_IMPLS = ("fastnn", BEFORE, "torch", "sklearn", "onnxruntime")
+# The implementations fastnn's predict latency is divided by, in the ratios.
+PREDICT_RATIOS = ("torch", "sklearn", "onnxruntime")
 # Set by this workplace for old processors; they pin NumPy's and SciPy's OpenBLAS to AVX2
 # kernels on AVX-512 machines, while PyTorch picks its own. Removed for the workers unless
 # --keep-openblas-env: benchmark as a user's machine runs.
@@ -306,6 +315,37 @@ class Torch:
             self.model.train()
 
 
+class OnnxRuntime(Fastnn):
+    """fastnn's model, trained by fastnn, run for predict by ONNX Runtime."""
+
+    def __init__(self, cfg, x, y):
+        super().__init__(cfg, x, y)
+        self.session = None
+
+    def epoch(self):
+        self.session = None  # new weights: export again
+        return super().epoch()
+
+    def _session(self):
+        import tempfile
+
+        import onnxruntime
+
+        import fastnn as fn
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = fn.get_num_threads()  # set to --threads by _start
+        options.inter_op_num_threads = 1
+        with tempfile.TemporaryDirectory() as folder:
+            path = fn.export_onnx(self.model, os.path.join(folder, "model.onnx"))
+            return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+    def predict(self, x):
+        if self.session is None:
+            self.session = self._session()
+        return self.session.run(None, {"x": x})[0]
+
+
 class Sklearn:
     def __init__(self, cfg, x, y):
         if cfg.batchnorm or cfg.dropout:
@@ -382,6 +422,7 @@ FACTORIES = {
     "fastnn-numpy": lambda cfg, x, y: Fastnn(cfg, x, y, reference=True),
     "torch": Torch,
     "sklearn": Sklearn,
+    "onnxruntime": OnnxRuntime,
     "gemm-floor": GemmFloor,
     BEFORE: Fastnn,
 }
@@ -403,6 +444,13 @@ def _start(impl, threads):
         torch.set_num_threads(threads)
     elif impl == "sklearn":
         importlib.import_module("sklearn.neural_network")
+    elif impl == "onnxruntime":
+        importlib.import_module("onnxruntime")
+        importlib.import_module("onnx")  # what fastnn.export_onnx needs
+        import fastnn as fn
+
+        fn.set_num_threads(threads)  # fastnn trains the model this worker runs
+        policy = os.environ.get("OMP_WAIT_POLICY")  # for fastnn's kernels; ORT has no OpenMP
     return policy or "default"
 
 
@@ -659,7 +707,7 @@ def run_predict(cfg, workers, images, repeats, calls):
         median = {name: statistics.median(t) for name, t in times.items()}
         ratios = {
             f"fastnn/{b}": median["fastnn"] / median[b]
-            for b in ("torch", "sklearn")
+            for b in PREDICT_RATIOS
             if "fastnn" in median and b in median
         }
         print(
@@ -688,7 +736,7 @@ def predict_table(results, impls):
     """Markdown table of predict latencies (microseconds per call, medians) and ratios."""
     from fastnn._table import format_table
 
-    ratios = [f"fastnn/{b}" for b in ("torch", "sklearn") if b in impls and "fastnn" in impls]
+    ratios = [f"fastnn/{b}" for b in PREDICT_RATIOS if b in impls and "fastnn" in impls]
     rows = []
     for r in results:
         cells = [f"{r['median'][i] * 1e6:.1f}" if i in r["median"] else "-" for i in impls]
@@ -757,7 +805,7 @@ def machine(threads, workers):
 
 
 def header(m, settings):
-    order = ["fastnn", "numpy", "numba", "torch", "sklearn"]
+    order = ["fastnn", "numpy", "numba", "torch", "sklearn", "onnxruntime"]
     named = sorted(
         (k for k in m["versions"] if k != "python" and not k.endswith("_path")),
         key=lambda k: (k not in order, order.index(k) if k in order else 0, k),
@@ -902,12 +950,16 @@ def main(argv=None):
             if os.environ.pop(name, None) is not None:
                 removed.append(name)
     impls = list(args.impls)
+    predicted = [c for c in args.config if c in PREDICT_CONFIGS] if args.predict else []
+    if not predicted:
+        impls = [i for i in impls if i not in PREDICT_ONLY]
     if args.before:
         impls.insert(impls.index("fastnn") + 1 if "fastnn" in impls else 0, BEFORE)
     workers, skipped = start_workers(impls, args.threads, args.images, args.before)
     try:
         available = list(workers)
-        groups.append(("main configs", [MAIN[c] for c in args.config], available, True))
+        trained = [i for i in available if i not in PREDICT_ONLY]
+        groups.append(("main configs", [MAIN[c] for c in args.config], trained, True))
         for kind in sweeps:
             values = SWEEPS[kind][1 if args.quick else 0]
             impls = [i for i in available if i in SWEEP_IMPLS]
@@ -923,7 +975,6 @@ def main(argv=None):
             if with_legend:
                 lines += [f"- {c.name}: {c.describe()}" for c in configs] + [""]
             tables.append("\n".join([*lines, table(rows, impls)]))
-        predicted = [c for c in args.config if c in PREDICT_CONFIGS] if args.predict else []
         impls = [i for i in available if i in PREDICT_IMPLS]
         if predicted and impls:
             chosen = {i: workers[i] for i in impls}
@@ -934,7 +985,7 @@ def main(argv=None):
             title = (
                 f"## predict latency: microseconds per call (median of {args.repeats} rounds of "
                 f"{args.predict_calls} calls), fastnn predict, torch inference_mode, "
-                "sklearn predict_proba"
+                "sklearn predict_proba, onnxruntime InferenceSession.run"
             )
             tables.append("\n".join([title, "", predict_table(rows, impls)]))
         info = machine(args.threads, workers)

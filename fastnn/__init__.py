@@ -9,7 +9,8 @@ The hot paths are Numba kernels in ``fastnn.kernels``, each with a NumPy twin in
 ``fastnn.kernels.reference``. The packages, from the bottom up: ``nn`` (layers, models,
 losses, initialisers), ``optim`` (optimizers), ``data`` (datasets and preprocessing),
 ``files`` (saving), ``training`` (fit, evaluate, callbacks, MPI), ``tune`` (hyperparameter
-search), ``course`` (perceptrons, graphs, gradient checks, the experiments) and ``cli``.
+search), ``course`` (perceptrons, graphs, gradient checks, the experiments), ``onnx``
+(``export_onnx``: the model as an ONNX graph) and ``cli``.
 """
 
 import os as _os
@@ -57,6 +58,7 @@ from .nn import (  # noqa: E402
     sum_squared_error,
 )
 from .nn.plan import compiled  # noqa: E402
+from .onnx import export_onnx  # noqa: E402
 from .threads import choose_threading_layer as _choose_threading_layer  # noqa: E402
 from .threads import get_num_threads, set_num_threads, threading_layer  # noqa: E402
 from .training import (  # noqa: E402
@@ -117,6 +119,7 @@ __all__ = [
     "compiled",
     "datasets",
     "evaluate",
+    "export_onnx",
     "fit",
     "load",
     "save",

@@ -12,6 +12,7 @@ working:
      +-- InvalidTypeError       (also TypeError)    an argument of the wrong type
      +-- StateError             (also RuntimeError) a call out of order (backward before forward)
      +-- DatasetNotFoundError   (also FileNotFoundError)
+     +-- MissingDependencyError (also ImportError)    an optional package is not installed
      +-- TrainingDivergedError  (also FloatingPointError; in fastnn.training)
      +-- SearchFailedError      (also RuntimeError; in fastnn.tune)
 
@@ -29,6 +30,7 @@ __all__ = [
     "FileFormatError",
     "InvalidTypeError",
     "InvalidValueError",
+    "MissingDependencyError",
     "StateError",
 ]
 
@@ -68,3 +70,8 @@ class DatasetNotFoundError(FastnnError, FileNotFoundError):
         super().__init__(message)
         self.missing = list(missing)
         self.folder = None if folder is None else Path(folder)
+
+
+class MissingDependencyError(FastnnError, ImportError):
+    """A package an optional feature needs is not installed; the message says which extra to
+    install (``pip install 'fastnn[onnx]'``)."""

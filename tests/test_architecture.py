@@ -33,6 +33,7 @@ LAYERS = [
     ["fastnn.training"],
     ["fastnn.tune", "fastnn.warmup"],
     ["fastnn.course", "fastnn.sklearn"],
+    ["fastnn.onnx"],
     ["fastnn.cli"],
     ["fastnn", "fastnn.__main__"],
 ]

@@ -223,7 +223,17 @@ def test_clip_norm_flag(tmp_path, blob_data, capsys):
     assert code == 2 and "--clip-norm" in err and err.count("\n") == 1
 
 
-COMMANDS = ["train", "evaluate", "predict", "tune", "demo", "experiment", "warmup", "info"]
+COMMANDS = [
+    "train",
+    "evaluate",
+    "predict",
+    "export",
+    "tune",
+    "demo",
+    "experiment",
+    "warmup",
+    "info",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -25,6 +25,7 @@ PACKAGE = Path(fn.__file__).parent
         (errors.FileFormatError, ValueError),
         (errors.ChecksumError, ValueError),
         (errors.DatasetNotFoundError, FileNotFoundError),
+        (errors.MissingDependencyError, ImportError),
         (fn.TrainingDivergedError, FloatingPointError),
         (fn.tune.SearchFailedError, RuntimeError),
         (cli.UsageError, ValueError),

@@ -3,18 +3,19 @@
 fastnn train [options]           train an MLP (default: on the embedded MNIST sample) and save it
 fastnn evaluate MODEL [--data]   loss and accuracy of a saved model
 fastnn predict MODEL INPUT       predicted classes for the rows of INPUT
+fastnn export MODEL OUTPUT       write a saved model as an ONNX graph (needs fastnn[onnx])
 fastnn warmup                    compile every kernel into the cache ahead of time
 fastnn info                      versions, threads, BLAS and cache folders
 fastnn demo                      an MLP learns XOR, then three interleaved spirals
 fastnn experiment NAME           one of the course's experiments (--list lists them)
 fastnn tune [options]            random hyperparameter search on a validation split
 
-One module per command (``train.py``, ``models.py`` for evaluate and predict, ``system.py``
-for warmup and info, ``demo.py``, ``experiment.py``, ``tune.py``); ``args.py`` holds what they
-share. The error policy is ``main``'s: a user's error (a ``fastnn.errors.FastnnError``, or an
-operating-system error such as a missing file) is one line on stderr and exit code 2; a
-diverged training run exit code 1; anything else is a bug in fastnn: its traceback, a line
-asking to report it, and exit code 1.
+One module per command (``train.py``, ``models.py`` for evaluate and predict, ``export.py``,
+``system.py`` for warmup and info, ``demo.py``, ``experiment.py``, ``tune.py``); ``args.py``
+holds what they share. The error policy is ``main``'s: a user's error (a
+``fastnn.errors.FastnnError``, or an operating-system error such as a missing file) is one
+line on stderr and exit code 2; a diverged training run exit code 1; anything else is a bug
+in fastnn: its traceback, a line asking to report it, and exit code 1.
 """
 
 import argparse
@@ -24,7 +25,7 @@ import traceback
 from ..errors import FastnnError
 from ..training import TrainingDivergedError
 from . import demo as _demo
-from . import experiment, models, system, train, tune
+from . import experiment, export, models, system, train, tune
 from .args import Parser, UsageError
 from .demo import demo
 from .train import DEFAULT_OUTPUT
@@ -42,6 +43,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train.add_parser(sub)
     models.add_parsers(sub)
+    export.add_parser(sub)
     system.add_parsers(sub)
     _demo.add_parser(sub)
     experiment.add_parser(sub)
