@@ -233,7 +233,7 @@ def _estimator(est, output):
 def _what(model, output):
     """(fastnn model, final operator or None, 1-D output?, metadata) of ``export_onnx``'s
     arguments."""
-    if type(model).__module__ == "fastnn.sklearn":
+    if type(model).__module__.startswith("fastnn.sklearn"):
         return _estimator(model, output)
     if not isinstance(model, Module):
         raise InvalidTypeError(

@@ -298,19 +298,20 @@ def test_classifier_exports_predict_proba(skl, classes, dtype, tmp_path):
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_logistic_output_ends_with_sigmoid(skl, tmp_path):
-    # Multilabel classifiers give out_activation_ "logistic": predict_proba is the sigmoid of
-    # the logits. Set here on a fitted classifier; the expected values come from scipy.
+    # A multilabel classifier has out_activation_ "logistic": predict_proba is the sigmoid of
+    # the logits (the expected values from scipy, and the estimator's own predict_proba).
     from scipy.special import expit
 
     rng = np.random.default_rng(6)
     x = rng.standard_normal((100, WIDTH))
-    clf = skl.MLPClassifier(**FIT).fit(x, rng.integers(0, 3, 100))
-    clf.out_activation_ = "logistic"
+    clf = skl.MLPClassifier(**FIT).fit(x, (rng.random((100, 3)) < 0.5).astype(int))
+    assert clf.out_activation_ == "logistic"
     fn.export_onnx(clf, tmp_path / "l.onnx")
     assert ops(tmp_path / "l.onnx")[-1] == "Sigmoid"
     xt = rng.standard_normal((1000, WIDTH)).astype(np.float32)
     got = session(tmp_path / "l.onnx").run(None, {"x": xt})[0]
     assert_allclose(got, expit(clf.model_.predict(xt)), **TOL[np.dtype(np.float32)])
+    assert_allclose(got, clf.predict_proba(xt), **TOL[np.dtype(np.float32)])
     clf.out_activation_ = "relu"
     with pytest.raises(InvalidValueError, match="out_activation_ is 'relu'"):
         fn.export_onnx(clf, tmp_path / "l.onnx")
