@@ -17,46 +17,42 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
-    """A multilayer perceptron classifier trained with fastnn (softmax + cross-entropy).
+    """A multilayer perceptron classifier trained with fastnn: softmax + cross-entropy, or
+    for a multilabel y (a 0/1 indicator matrix) one logistic output per label with binary
+    cross-entropy.
 
-    Parameters (scikit-learn's names and defaults; the differences are noted)
-    ----------
-    hidden_layer_sizes : tuple of int, default (100,). Widths of the hidden layers. The
-        initial weights and biases are scikit-learn's: uniform in +-sqrt(6 / (fan_in +
-        fan_out)), 2 instead of 6 for "logistic" (not fastnn's He or Xavier normal).
-    activation : "logistic" (scikit-learn's name for "sigmoid") or a name of
-        ``fastnn.nn.ACTIVATIONS``: "relu", "sigmoid", "tanh", "leaky_relu", "elu", "step".
-        scikit-learn's "identity" is refused.
-    solver : a name of ``fastnn.optim.OPTIMIZERS``: "sgd", "momentum", "nesterov", "adagrad",
-        "rmsprop", "adadelta", "adam" or "adamw" (torch.optim's updates and defaults; "sgd" is
-        plain SGD).
-    alpha : L2 penalty, as scikit-learn's: ``alpha * W / batch_size`` is added to the
-        gradient of the batch-mean loss for weight matrices, not biases (the optimizer's
-        ``weight_decay`` is ``alpha / batch_size``; a last, smaller batch gets the same decay,
-        where scikit-learn divides by its size). With "adamw" the decay is decoupled.
-    batch_size : int or "auto" (min(200, n_samples)).
-    learning_rate_init : the optimizer's learning rate (constant; no schedule).
-    max_iter : the number of epochs at most.
-    shuffle, random_state : reshuffle every epoch; seeds weights, dropout, shuffling and the
-        validation split (None, an int, a RandomState or a Generator).
-    tol, n_iter_no_change : stop when the training loss (``early_stopping=False``) or the
-        validation accuracy (``early_stopping=True``) has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs in a row.
-    early_stopping, validation_fraction : hold out a stratified ``validation_fraction`` of the
-        data, monitor its accuracy and keep the weights of the first best epoch.
-    verbose : print one line per epoch (a progress bar on a terminal).
-    batchnorm, dropout, dtype : fastnn's ``MLP`` options (``dtype`` "float32" or "float64").
+    Parameters: scikit-learn's ``MLPClassifier``'s, with its names and defaults (README's
+    "scikit-learn" section has the table of what matches and what differs), plus fastnn's
+    ``batchnorm``, ``dropout`` and ``dtype`` ("float32" or "float64"). In short:
+
+    hidden_layer_sizes, activation : the network; the initial weights and biases are
+        scikit-learn's (uniform in +-sqrt(6 / (fan_in + fan_out)), 2 instead of 6 for
+        "logistic"). ``activation`` also takes fastnn's names; "identity" is refused.
+    solver : "adam", "sgd" (with ``momentum`` and ``nesterovs_momentum``, as scikit-learn's),
+        or a name of ``fastnn.optim.OPTIMIZERS``; "lbfgs" is refused.
+    alpha : L2 penalty: ``alpha * W / (the batch's total sample weight)`` is added to the
+        weight gradients (the optimizer's ``weight_decay``; a last, smaller batch gets the
+        mean batch's). With "adamw" the decay is decoupled.
+    learning_rate, learning_rate_init, power_t : "constant", "invscaling" or "adaptive"
+        (the SGD solvers), as scikit-learn's.
+    beta_1, beta_2, epsilon : Adam's.
+    batch_size, max_iter, shuffle, random_state, verbose, warm_start : as scikit-learn's
+        (``random_state``: None, an int, a RandomState or a Generator).
+    tol, n_iter_no_change, early_stopping, validation_fraction : scikit-learn's stopping
+        rule on the training loss (with the L2 term) or the validation score.
+    max_fun : accepted and unused (lbfgs only).
 
     Attributes
     ----------
     classes_, n_features_in_, model_ (the trained ``fastnn.MLP``, in eval mode), history_
     (its ``fastnn.History``, whose "loss" is the data loss), loss_curve_ (training loss per
     epoch with scikit-learn's L2 term, alpha/2 ||W||^2 per batch; ``tol`` stopping watches it),
-    loss_ (the last),
-    best_loss_, n_iter_ (epochs run), n_outputs_ (output units: one per class), n_layers_,
-    t_ (training samples seen: epochs x rows), coefs_ and intercepts_ (the Linear layers'
-    weights (in, out) and biases, copies), validation_scores_ (validation accuracy per epoch
-    with early stopping, else None), best_validation_score_ (that of the kept weights).
+    loss_ (the last), best_loss_, n_iter_ (epochs run), n_outputs_ (output units: one per
+    class, two for two classes, one per label), n_layers_, t_ (training samples seen),
+    coefs_ and intercepts_ (the Linear layers' weights (in, out) and biases, copies),
+    validation_scores_ (validation accuracy per epoch with early stopping, else None),
+    best_validation_score_ (that of the kept weights), out_activation_ ("softmax" or
+    "logistic").
     """
 
     def fit(self, X, y, sample_weight=None):
@@ -197,10 +193,11 @@ def _softmax(z):
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """A multilayer perceptron regressor trained with fastnn (mean squared error).
 
-    Takes the parameters of ``MLPClassifier`` (see there); ``early_stopping`` monitors the
-    validation MSE (a random, unstratified split). The loss is fastnn's ``MSELoss``, the mean
-    over all outputs (scikit-learn's is half of that). Targets are not scaled: standardise
-    them (``TransformedTargetRegressor``) when they are far from unit scale.
+    Takes the parameters of ``MLPClassifier`` (see there) and ``loss`` ("squared_error");
+    ``early_stopping`` monitors the validation R^2 (a random, unstratified split). The loss is
+    fastnn's ``MSELoss``, the mean over all outputs (scikit-learn's is half of that). Targets
+    are not scaled: standardise them (``TransformedTargetRegressor``) when they are far from
+    unit scale.
 
     Attributes: as ``MLPClassifier``'s, less ``classes_``; ``n_outputs_`` is the number of
     targets and ``best_validation_score_`` the validation R^2 of the kept weights.
