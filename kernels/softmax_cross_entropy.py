@@ -304,25 +304,35 @@ def softmax_cross_entropy_targets(z, t, dz):
     return _in_order(part) / n
 
 
+# log(1 + e) of every element would be a call to log1p each; instead the row's product of
+# (1 + e) - 1 is carried as q (q <- q + e (1 + q), exact for tiny e) and log1p(q) taken once
+# every LOG_BLOCK elements, where the product is at most 2**LOG_BLOCK, far below float64's limit.
+LOG_BLOCK = 256
+
+
 @njit(**SERIAL)
 def _bce_rows(z, t, dz, scale, lo, hi):
     # Returns the sum over rows [lo, hi) and every column of
     #     max(z, 0) - z t + log(1 + exp(-|z|))    (= -t log s - (1 - t) log(1 - s), s = sigmoid z)
     # and writes dz = (s - t) * scale. exp(-|z|) is in (0, 1], so nothing overflows, and
     # s = 1 / (1 + e) or e / (1 + e) never subtracts two numbers close to 1.
-    m = np.uint64(z.shape[1])
+    m = z.shape[1]
     total = 0.0
     for i in range(lo, hi):
         zi, ti, di = z[i], t[i], dz[i]
         one, sc = _cast(1.0, di), _cast(scale, di)
-        for j in range(m):
-            x = zi[j]
-            e = _exp(-abs(x))
-            r = one / (one + e)
-            s = r if x >= 0 else e * r
-            di[j] = (s - ti[j]) * sc
-            x64 = np.float64(x)
-            total += max(x64, 0.0) - x64 * np.float64(ti[j]) + np.log1p(np.float64(e))
+        for first in range(0, m, LOG_BLOCK):
+            q = 0.0
+            for j in range(first, min(m, first + LOG_BLOCK)):
+                x = zi[j]
+                e = _exp(-abs(x))
+                r = one / (one + e)
+                s = r if x >= 0 else e * r
+                di[j] = (s - ti[j]) * sc
+                x64, e64 = np.float64(x), np.float64(e)
+                total += max(x64, 0.0) - x64 * np.float64(ti[j])
+                q += e64 * (1.0 + q)
+            total += np.log1p(q)
     return total
 
 

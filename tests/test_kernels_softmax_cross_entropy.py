@@ -259,3 +259,14 @@ def test_parallel_losses_add_their_chunks_as_the_serial_forms(rng):
         assert kernels.mse_forward(z.ravel(), t.ravel()) == kernels._mse_serial(
             z.ravel(), t.ravel()
         )
+
+
+def test_sigmoid_cross_entropy_keeps_tiny_losses(dtype, rng):
+    # Every output confidently right: the loss is a sum of log(1 + exp(-|z|)) ~ 1e-13 terms,
+    # over rows longer than one LOG_BLOCK; it must keep its relative precision.
+    t = (rng.random((5, 700)) < 0.5).astype(dtype)
+    z = (np.where(t > 0, 30.0, -30.0) * rng.uniform(0.5, 1.5, t.shape)).astype(dtype)
+    loss = kernels.sigmoid_cross_entropy(z, t, np.empty_like(z))
+    expected = ref.sigmoid_cross_entropy(z, t, np.empty_like(z))
+    assert 1e-7 < expected < 1e-4
+    np.testing.assert_allclose(loss, expected, **_loss_tol(dtype))
