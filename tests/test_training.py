@@ -580,3 +580,35 @@ def test_binary_cross_entropy_learns_multilabel_targets(rng):
     )
     with pytest.raises(ValueError, match=r"targets must be in \[0, 1\]"):
         fn.fit(model, x, 2.0 * y, loss="binary_cross_entropy", epochs=1, verbose=0)
+
+
+class _Flat(fn.Module):
+    """A user's module that takes images (n, c, h, w) and gives rows (n, c * h * w)."""
+
+    def forward(self, x):
+        self._shape = x.shape
+        return np.ascontiguousarray(x, dtype=self.dtype).reshape(len(x), -1)
+
+    def backward(self, dout):
+        return dout.reshape(self._shape)
+
+
+def test_fit_takes_images_for_a_model_that_takes_them(rng):
+    # Rows of any shape reach the model whole: (n, 2, 3, 3) images, gathered and shuffled as
+    # flat rows, give what training on the flattened rows gives.
+    x, y = blobs(rng, n=120, d=18)
+    images = x.reshape(120, 2, 3, 3)
+    a = fn.Sequential(_Flat(), fn.Linear(18, 8, rng=0, activation="relu"), fn.Linear(8, 3, rng=1))
+    b = fn.Sequential(fn.Linear(18, 8, rng=0, activation="relu"), fn.Linear(8, 3, rng=1))
+    with fn.compiled(False):  # the same path for both: the per-layer one
+        ha = fn.fit(a, images, y, epochs=3, batch_size=16, validation_split=0.2, seed=0, verbose=0)
+        hb = fn.fit(b, x, y, epochs=3, batch_size=16, validation_split=0.2, seed=0, verbose=0)
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert ha[key] == hb[key]
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        np.testing.assert_array_equal(p.data, q.data)
+    assert fn.evaluate(a, images, y) == fn.evaluate(b, x, y)
+    np.testing.assert_array_equal(a.predict_classes(images), b.predict_classes(x))
+    # A model that takes rows of 18 refuses images.
+    with pytest.raises(ValueError, match=r"expected x of shape \(n, 18\).*\(120, 2, 3, 3\)"):
+        fn.fit(b, images, y, epochs=1, verbose=0)

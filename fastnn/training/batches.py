@@ -23,7 +23,9 @@ class Batches:
         self.separate_labels = t.ndim == 2 and track_accuracy  # targets, and labels apart
         last = n - (steps - 1) * batch_size
         sizes = {m for b in {batch_size, last} for m in ranks.slice_sizes(b)}
-        self.xb = {m: np.empty((m, x.shape[1]), dtype=x.dtype) for m in sizes}
+        # Rows of any shape (images (channels, height, width) too), gathered as flat rows.
+        self.xb = {m: np.empty((m, *x.shape[1:]), dtype=x.dtype) for m in sizes}
+        self._flat_x = x.reshape(self.n, -1)
         self.tb = {m: np.empty((m,) + t.shape[1:], dtype=t.dtype) for m in sizes}
         self.lb = {m: np.empty(m, dtype=np.int64) for m in sizes}
         self.pred = {m: np.empty(m, dtype=np.intp) for m in sizes}
@@ -40,7 +42,7 @@ class Batches:
         """The inputs and the loss's targets (labels or rows of targets) of rows ``idx``."""
         m = idx.shape[0]
         xs, ts = self.xb[m], self.tb[m]
-        gather_rows(self.x, idx, xs)
+        gather_rows(self._flat_x, idx, xs.reshape(m, -1))
         if self.t.ndim == 2:
             gather_rows(self.t, idx, ts)
         else:

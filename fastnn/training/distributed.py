@@ -213,7 +213,7 @@ class MPIRanks(LocalRanks):
         n_val = 0 if val is None else val[0].shape[0]
         facts = {
             "training rows": x.shape[0],
-            "features": x.shape[1],
+            "features": list(x.shape[1:]),
             "validation rows": n_val,
             "model": _describe(model),
             "parameters": optimizer.flat_buffers()[0].size,

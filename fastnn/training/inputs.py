@@ -23,7 +23,7 @@ def model_widths(model, x):
     your own that does not say), one row of ``x`` is run through it in eval mode to see."""
     n_in, n_out = model.io_widths()
     if n_out == SAME:
-        n_out = x.shape[1] if n_in is None else n_in
+        n_out = n_in if n_in is not None else x.shape[1] if x.ndim == 2 else None
     if n_out is None:
         with using(model):
             was_training = model.training
@@ -45,7 +45,8 @@ def check_xy(model, loss, x, y, what, check_finite):
     """(x, y for the loss, labels for accuracy, the model's output width), checked and
     converted once.
 
-    ``x`` becomes a C-contiguous array of the model's dtype of shape (n, inputs); ``y`` int64
+    ``x`` becomes a C-contiguous array of the model's dtype of shape (n, inputs) (or (n, ...)
+    for a model that takes no fixed input width, such as images for a convolution); ``y`` int64
     labels in [0, outputs) for cross-entropy with labels, else targets (n, outputs) of the
     model's dtype (mse and binary cross-entropy with one output also take (n,); binary
     cross-entropy's targets must be in [0, 1]). NaN and infinity are refused unless
@@ -54,7 +55,13 @@ def check_xy(model, loss, x, y, what, check_finite):
     check_finite = check_bool(check_finite, "check_finite")
     x = check_array(x, f"{what} x", model.dtype)
     n_in = model.io_widths()[0]
-    if x.ndim != 2 or x.shape[0] == 0 or (n_in is not None and x.shape[1] != n_in):
+    # Rows (n, inputs); a model whose first layer does not take rows of a fixed width (a
+    # convolution: images (n, channels, height, width)) checks the rest of the shape itself.
+    if (
+        x.ndim < 2
+        or x.shape[0] == 0
+        or (n_in is not None and (x.ndim != 2 or x.shape[1] != n_in))
+    ):
         width = "inputs" if n_in is None else n_in
         raise InvalidValueError(
             f"{what}: expected x of shape (n, {width}) with n >= 1, got {x.shape}"
