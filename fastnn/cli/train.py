@@ -230,13 +230,18 @@ def _train_model(args, comm=None):
         resume = checkpoint if args.resume is True else args.resume
         if not os.path.isfile(resume):
             raise UsageError(f"--resume: no checkpoint at {resume}")
+    batch = args.batch_size
+    if data.tabular is not None and batch > len(x_train):
+        # A small table: one batch of all its training rows rather than an error.
+        batch = len(x_train)
+        data.lines.append(f"batch: {batch}, every training row (--batch-size {args.batch_size})")
     for line in data.lines:
         say(line)
     if comm is not None:
-        say(f"distributed: {comm.Get_size()} ranks, global batch {args.batch_size}")
+        say(f"distributed: {comm.Get_size()} ranks, global batch {batch}")
     say(
         f"model: {'-'.join(map(str, sizes))} {args.activation}, {model.num_parameters()} "
-        f"parameters; {args.optimizer} lr {args.lr}, batch {args.batch_size}"
+        f"parameters; {args.optimizer} lr {args.lr}, batch {batch}"
     )
     began = time.perf_counter()
     history = fit(
@@ -246,7 +251,7 @@ def _train_model(args, comm=None):
         loss=data.loss,
         optimizer=opt,
         epochs=args.epochs,
-        batch_size=args.batch_size,
+        batch_size=batch,
         validation_split=args.validation_split or None,
         callbacks=hooks,
         verbose=0 if args.quiet else 1,

@@ -382,7 +382,7 @@ def regression_metrics(predicted, y):
 
 
 # -- what a model file keeps ------------------------------------------------------------------
-@dataclass
+@dataclass(eq=False)
 class Tabular:
     """What a model trained on a table needs to read and answer for new rows of it.
 
