@@ -14,13 +14,17 @@ cheap count of its lines:
   blank lines are skipped; the delimiter is a comma.
 
 Memory: the lines are counted first (reading 1 MiB at a time), the arrays allocated once at
-their final size, and the text parsed ``CHUNK_CHARS`` characters at a time (NumPy's
-``loadtxt`` on the chunk, a cell-by-cell parse only to name a bad cell), so the peak is the
-arrays themselves plus one chunk's work: ``n * (features * itemsize + 8)`` bytes (4 bytes a
-number with float32, 8 with float64; the target is float64) plus about 40 MB, whatever the
-file's size. A 1 GB CSV of numbers written with 9 characters each ("0.1234567,") holds
-100 M numbers: 400 MB as float32, 800 MB as float64, plus the chunk. ``tests/test_tabular.py``
-measures it with tracemalloc.
+their final size, and the text parsed ``CHUNK_CHARS`` (2 Mi) characters at a time (NumPy's
+``loadtxt`` on the chunk, a cell-by-cell parse only to name a bad cell), so the file is never
+held whole, as text or as Python objects: the peak is the arrays themselves,
+``n * (features * itemsize + 8)`` bytes (4 bytes a number with float32, 8 with float64; the
+target is float64), plus one chunk's text, lines and float64 parse, at most about 35 MB
+whatever the file's size. A 1 GB CSV of numbers written with 10 characters each
+("0.1234567,") holds 100 M numbers: 400 MB as float32 (800 MB as float64) plus the chunk; no
+1 GB file can hold more than 500 M numbers ("0,"), 2 GB as float32. Measured with
+tracemalloc: a 55 MB file of 5.5 M numbers peaks at 37 MB (24 MB of arrays), a 40 MB file
+of 20 M one-digit numbers at 122 MB (88 MB of arrays); ``tests/test_tabular.py`` checks
+the bound with a small chunk.
 
 ``Tabular`` is what a model trained on a table keeps in its file (``fastnn.files.save(...,
 tabular=...)``): the task, the target and feature columns, the class values, and the
@@ -51,7 +55,7 @@ __all__ = [
     "split_rows",
 ]
 
-CHUNK_CHARS = 1 << 22  # characters of text parsed at a time (4 MiB of ASCII)
+CHUNK_CHARS = 1 << 21  # characters of text parsed at a time (2 MiB of ASCII)
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none"})
 MAX_CLASSES_GUESSED = 20  # the most distinct values --task's guess takes for classes
 TASKS = ("classification", "regression")
