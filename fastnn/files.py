@@ -8,7 +8,12 @@ A fastnn file is an ``.npz`` archive (``numpy.savez``) holding
   generators' states and the callbacks' states;
 - ``model/<name>``: every parameter and persistent buffer (``model.state_dict()``);
 - ``optimizer/<name>``: a checkpoint's optimizer state buffers (Adam's moments, ...);
-- ``callback<i>/<name>``: arrays a callback keeps (EarlyStopping's best weights).
+- ``callback<i>/<name>``: arrays a callback keeps (EarlyStopping's best weights);
+- for a model trained on a table (``fastnn train --data table.csv``), a header entry
+  ``tabular`` (task, target and feature columns, whether the features are standardized) and
+  the arrays ``tabular/mean``, ``tabular/scale``, ``tabular/classes``,
+  ``tabular/target_mean``, ``tabular/target_scale`` (see ``fastnn.data.tabular.Tabular``).
+  Files without a table have neither.
 
 Files are read with ``allow_pickle=False``, so loading a file from someone else cannot run
 code; the architecture is rebuilt from fastnn's own layer classes (``fastnn.nn.LAYERS``). Writes are
@@ -26,6 +31,7 @@ import numpy as np
 from ._atomic import atomic_write
 from ._checks import check_dtype
 from ._npz import Archive
+from .data import tabular as _tabular
 from .errors import FileFormatError, InvalidTypeError
 from .nn import LAYERS, MLP, Module, Sequential
 from .nn.init import unfilled
@@ -38,6 +44,7 @@ __all__ = [
     "architecture",
     "build",
     "load",
+    "load_tabular",
     "model_from",
     "read",
     "save",
@@ -140,16 +147,23 @@ def _model_header(model):
     }
 
 
-def save(model, path):
+def save(model, path, *, tabular=None):
     """Save ``model`` (architecture and weights) to the ``.npz`` file ``path``, atomically.
 
     ``fastnn.load(path)`` gives back an equal model. The path is used as given (no suffix is
-    added).
+    added). ``tabular``: a ``fastnn.data.tabular.Tabular`` saved beside it (what a model
+    trained on a CSV table needs to predict for new rows; ``load_tabular`` reads it back).
     """
     if not isinstance(model, Module):
         raise InvalidTypeError(f"save: expected a fastnn model, got {type(model).__name__}")
+    header = _model_header(model)
     arrays = {f"model/{k}": v for k, v in model.named_state()}
-    write_npz(path, _model_header(model), arrays)
+    if tabular is not None:
+        if not isinstance(tabular, _tabular.Tabular):
+            raise InvalidTypeError(f"save: expected tabular=Tabular, got {tabular!r:.80}")
+        header["tabular"], extra = tabular.to_file()
+        arrays.update({f"tabular/{k}": v for k, v in extra.items()})
+    write_npz(path, header, arrays)
 
 
 def save_checkpoint(path, model, optimizer, extra, extra_arrays=None):
@@ -172,7 +186,10 @@ def save_checkpoint(path, model, optimizer, extra, extra_arrays=None):
 
 # -- reading ------------------------------------------------------------------------------------
 # What a file may hold, and how much: anything else is refused before it is read.
-MEMBERS = re.compile(r"(fastnn\.json|model/[\w.]+|optimizer/\w+|callback\d+/[\w./]+)")
+MEMBERS = re.compile(
+    r"(fastnn\.json|model/[\w.]+|optimizer/\w+|callback\d+/[\w./]+"
+    r"|tabular/(mean|scale|classes|target_mean|target_scale))"
+)
 MAX_HEADER_CHARS = 1 << 22  # 4 Mi characters of JSON (a checkpoint's history is a few KB)
 MAX_DEPTH = 32  # Sequential models nested in each other
 MAX_LAYERS = 100_000
@@ -268,7 +285,32 @@ def _read_header(archive, name):
     for key in ("optimizer", "training"):
         if key in header and not isinstance(header[key], dict):
             raise FileFormatError(f"{name}: {key} must be an object, got {header[key]!r:.80}")
+    _check_tabular(header, archive, name)
     return header
+
+
+def _check_tabular(header, archive, name):
+    """The "tabular" entry's form, and its arrays' names, shapes and dtypes from their
+    ``.npy`` headers: exactly those the entry declares."""
+    stored = {k[len("tabular/") :] for k in archive.names if k.startswith("tabular/")}
+    if "tabular" not in header:
+        if stored:
+            raise FileFormatError(f"{name}: tabular arrays without a tabular entry")
+        return
+    declared = _tabular.check_entry(header["tabular"], name)
+    if stored != set(declared):
+        raise FileFormatError(
+            f"{name}: invalid tabular entry: expected the arrays {', '.join(sorted(declared))}, "
+            f"found {', '.join(sorted(stored)) or 'none'}"
+        )
+    for key, shape in declared.items():
+        got = archive.shape_of(f"tabular/{key}")
+        dtype = archive.dtype_of(f"tabular/{key}")
+        if dtype != np.float64 or (got != shape if shape is not None else len(got) != 1):
+            raise FileFormatError(
+                f"{name}: invalid tabular entry: tabular/{key} is {dtype} {got}, expected "
+                f"float64 {shape if shape is not None else '(classes,)'}"
+            )
 
 
 def _check_spec(spec, name, depth):
@@ -338,6 +380,28 @@ def model_from(f, name="file"):
     except (TypeError, ValueError) as e:
         raise FileFormatError(f"{name}: {e}") from None
     return model
+
+
+def load_tabular(path):
+    """(model, ``Tabular`` or None): the model saved in ``path`` and what it keeps of the
+    table it was trained on (None for a model trained on anything else), checked against
+    the model's widths."""
+    name = os.fspath(path)
+    f = read(path)
+    try:
+        model = model_from(f, name)
+        if "tabular" not in f.header:
+            return model, None
+        inputs, outputs = model.io_widths()
+        entry = f.header["tabular"]
+        if inputs is not None and inputs != len(entry["features"]):
+            raise FileFormatError(
+                f"{name}: invalid tabular entry: {len(entry['features'])} feature columns for "
+                f"a model of {inputs} inputs"
+            )
+        return model, _tabular.from_file(entry, f.group("tabular"), outputs, name)
+    finally:
+        f.close()
 
 
 def load(path):

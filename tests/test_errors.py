@@ -103,7 +103,7 @@ def test_cli_a_bug_shows_its_traceback_and_exit_1(monkeypatch, capsys, tmp_path)
     def broken(path):
         raise KeyError("a bug in fastnn itself")
 
-    monkeypatch.setattr(cli.models, "load", broken)
+    monkeypatch.setattr(cli.models, "load_tabular", broken)
     code = cli.main(["evaluate", str(tmp_path / "model.npz")])
     err = capsys.readouterr().err
     assert code == 1
@@ -114,7 +114,7 @@ def test_cli_a_bug_shows_its_traceback_and_exit_1(monkeypatch, capsys, tmp_path)
 def test_cli_a_plain_value_error_from_inside_is_a_bug_too(monkeypatch, capsys, tmp_path):
     # A ValueError that fastnn did not raise on purpose is not turned into a one-line "bad
     # input" message any more: it is shown as the bug it is.
-    monkeypatch.setattr(cli.models, "load", lambda path: int("not a number"))
+    monkeypatch.setattr(cli.models, "load_tabular", lambda path: int("not a number"))
     code = cli.main(["evaluate", str(tmp_path / "model.npz")])
     err = capsys.readouterr().err
     assert code == 1 and "ValueError: invalid literal" in err and "bug in fastnn" in err

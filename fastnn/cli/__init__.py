@@ -1,8 +1,10 @@
 """The ``fastnn`` command line (also ``python -m fastnn``).
 
-fastnn train [options]           train an MLP (default: on the embedded MNIST sample) and save it
-fastnn evaluate MODEL [--data]   loss and accuracy of a saved model
-fastnn predict MODEL INPUT       predicted classes for the rows of INPUT
+fastnn train [options]           train an MLP (default: on the embedded MNIST sample; a CSV
+                                 table with --data FILE.csv --target COLUMN) and save it
+fastnn evaluate MODEL [--data]   loss and accuracy (R^2 and RMSE for regression) of a model
+fastnn predict MODEL INPUT       predicted classes (or values) for the rows of INPUT (or of
+                                 --data FILE.csv)
 fastnn export MODEL OUTPUT       write a saved model as an ONNX graph (needs fastnn[onnx])
 fastnn warmup                    compile every kernel into the cache ahead of time
 fastnn info                      versions, threads, BLAS and cache folders
@@ -12,10 +14,11 @@ fastnn tune [options]            random hyperparameter search on a validation sp
 
 One module per command (``train.py``, ``models.py`` for evaluate and predict, ``export.py``,
 ``system.py`` for warmup and info, ``demo.py``, ``experiment.py``, ``tune.py``); ``args.py``
-holds what they share. The error policy is ``main``'s: a user's error (a
-``fastnn.errors.FastnnError``, or an operating-system error such as a missing file) is one
-line on stderr and exit code 2; a diverged training run exit code 1; anything else is a bug
-in fastnn: its traceback, a line asking to report it, and exit code 1.
+holds what they share, ``tabular.py`` what train, evaluate and predict do with a CSV table.
+The error policy is ``main``'s: a user's error (a ``fastnn.errors.FastnnError``, or an
+operating-system error such as a missing file) is one line on stderr and exit code 2; a
+diverged training run exit code 1; anything else is a bug in fastnn: its traceback, a line
+asking to report it, and exit code 1.
 """
 
 import argparse

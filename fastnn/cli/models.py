@@ -7,8 +7,9 @@ import numpy as np
 from .._atomic import atomic_write
 from ..data.idx import read_idx
 from ..data.sources import flatten, load_data
-from ..files import load
+from ..files import load_tabular
 from ..training import evaluate
+from . import tabular
 from .args import UsageError, check_folder, integer
 
 
@@ -17,23 +18,43 @@ def add_parsers(subparsers):
     p.add_argument("model", help="a file written by fastnn train or fastnn.save")
     p.add_argument("--data", default="sample", help="as for train; its test split is used")
     p.add_argument("--seed", type=integer("--seed", low=0), default=0)
+    tabular.add_evaluate_arguments(p)
     p.set_defaults(run=evaluate_cmd)
 
     p = subparsers.add_parser("predict", help="predicted classes of the rows of INPUT")
     p.add_argument("model", help="a file written by fastnn train or fastnn.save")
-    p.add_argument("input", help="an .npz with x, an .npy array, or an IDX images file")
-    p.add_argument("--proba", action="store_true", help="print class probabilities instead")
+    p.add_argument(
+        "input",
+        nargs="?",
+        default=None,
+        help="an .npz with x, an .npy array, an IDX images file, or a CSV table",
+    )
+    p.add_argument(
+        "--data",
+        default=None,
+        metavar="FILE.csv",
+        help="a CSV table of rows to predict for (instead of INPUT): the model's feature "
+        "columns, by header name or position; its target column, if there, is ignored",
+    )
+    p.add_argument(
+        "--proba", action="store_true", help="class probabilities instead (a column a class)"
+    )
     p.add_argument(
         "--output",
         "-o",
         default=None,
-        help="write to this file instead of stdout: .csv as text, any other name as .npy",
+        help="write to exactly this file instead of stdout: .csv as text (for a CSV table "
+        "with a header row), any other name as .npy",
     )
     p.set_defaults(run=predict_cmd)
 
 
 def evaluate_cmd(args):
-    model = load(args.model)
+    model, tab = load_tabular(args.model)
+    if tabular.is_table(args.data):
+        return tabular.evaluate_table(args, model, tab)
+    tabular.refuse_table_flags(args)
+    tabular.model_check(tab, f"--data {args.data}")
     _, (x, y) = load_data(args.data, args.seed)
     result = evaluate(model, flatten(x), y)
     print("  ".join(f"{k} {v:.4f}" for k, v in result.items()) + f"  ({len(x)} rows)")
@@ -64,7 +85,17 @@ def _read_input(path):
 
 
 def predict_cmd(args):
-    model = load(args.model)
+    if (args.input is None) == (args.data is None):
+        raise UsageError("give the rows to predict for: INPUT or --data FILE.csv (one of them)")
+    path = args.input if args.data is None else args.data
+    model, tab = load_tabular(args.model)
+    if tabular.is_table(path):
+        return tabular.predict_table(args, path, model, tab)
+    if args.data is not None:
+        raise UsageError(
+            f"--data {path}: expected a CSV table (FILE.csv); give other files as INPUT"
+        )
+    tabular.model_check(tab, path)
     x = flatten(_read_input(args.input))
     if args.output:
         check_folder(args.output, "--output")

@@ -16,6 +16,7 @@ from ..nn import ACTIVATIONS, MLP
 from ..optim import OPTIMIZERS
 from ..threads import set_num_threads
 from ..training import TrainingDivergedError, callbacks, distributed
+from . import tabular
 from .args import DefaultsHelp, UsageError, check_folder, init_arg, integer, real, sizes
 
 DEFAULT_OUTPUT = "fastnn-model.npz"
@@ -34,8 +35,10 @@ def add_parser(subparsers):
     p.add_argument(
         "--data",
         default="sample",
-        help="sample, mnist, fashion-mnist, a folder of IDX files, or an .npz with x, y",
+        help="sample, mnist, fashion-mnist, a folder of IDX files, an .npz with x, y, or a "
+        "CSV table of numbers (with --target)",
     )
+    tabular.add_train_arguments(p)
     p.add_argument(
         "--layers", type=sizes, default=[256, 128], help="hidden layer sizes, comma-separated"
     )
@@ -186,36 +189,17 @@ def _train_model(args, comm=None):
     elif args.threads is not None:
         set_num_threads(args.threads)
     say = print if root else _silent
-    (x_train, y_train), (x_test, y_test) = load_data(args.data, args.seed)
-    x_train, x_test = flatten(x_train), flatten(x_test)
-    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
-    for x, y, part in ((x_train, y_train, "training"), (x_test, y_test, "test")):
-        if x.ndim != 2 or len(x) == 0:
-            raise UsageError(
-                f"--data {args.data}: expected {part} inputs of shape (n >= 1, features), "
-                f"got {x.shape}"
-            )
-        if y.ndim != 1 or y.dtype.kind not in "iu":
-            raise UsageError(
-                f"--data {args.data}: expected integer class labels (n,) in y, got "
-                f"{y.dtype} {y.shape}"
-            )
-    if x_test.shape[1] != x_train.shape[1]:
-        raise UsageError(
-            f"--data {args.data}: the training inputs have {x_train.shape[1]} features, the "
-            f"test inputs {x_test.shape[1]}"
-        )
+    if tabular.is_table(args.data):
+        data = tabular.training_data(args)
+    else:
+        tabular.refuse_table_flags(args)
+        data = _training_data(args)
+    x_train, y_train, x_test, y_test = data.x_train, data.y_train, data.x_test, data.y_test
     if root:
         check_folder(args.output, "--output")
         if args.checkpoint:
             check_folder(args.checkpoint, "--checkpoint")
-    classes = int(max(y_train.max(), y_test.max())) + 1
-    if classes > len(x_train):
-        raise UsageError(
-            f"--data {args.data}: the labels go up to {classes - 1}, more classes than the "
-            f"{len(x_train)} training rows; expected class numbers 0, 1, ..., k - 1"
-        )
-    sizes = [x_train.shape[1], *args.layers, classes]
+    sizes = [x_train.shape[1], *args.layers, data.outputs]
     parameters = sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False))
     if parameters > MAX_PARAMETERS:
         raise UsageError(
@@ -246,24 +230,28 @@ def _train_model(args, comm=None):
         resume = checkpoint if args.resume is True else args.resume
         if not os.path.isfile(resume):
             raise UsageError(f"--resume: no checkpoint at {resume}")
-    say(
-        f"data: {args.data}, {len(x_train)} training and {len(x_test)} test rows of "
-        f"{x_train.shape[1]} features, {classes} classes"
-    )
+    batch = args.batch_size
+    if data.tabular is not None and batch > len(x_train):
+        # A small table: one batch of all its training rows rather than an error.
+        batch = len(x_train)
+        data.lines.append(f"batch: {batch}, every training row (--batch-size {args.batch_size})")
+    for line in data.lines:
+        say(line)
     if comm is not None:
-        say(f"distributed: {comm.Get_size()} ranks, global batch {args.batch_size}")
+        say(f"distributed: {comm.Get_size()} ranks, global batch {batch}")
     say(
         f"model: {'-'.join(map(str, sizes))} {args.activation}, {model.num_parameters()} "
-        f"parameters; {args.optimizer} lr {args.lr}, batch {args.batch_size}"
+        f"parameters; {args.optimizer} lr {args.lr}, batch {batch}"
     )
     began = time.perf_counter()
     history = fit(
         model,
         x_train,
         y_train,
+        loss=data.loss,
         optimizer=opt,
         epochs=args.epochs,
-        batch_size=args.batch_size,
+        batch_size=batch,
         validation_split=args.validation_split or None,
         callbacks=hooks,
         verbose=0 if args.quiet else 1,
@@ -272,15 +260,52 @@ def _train_model(args, comm=None):
         clip_norm=args.clip_norm,
     )
     seconds = time.perf_counter() - began
-    result = evaluate(model, x_test, y_test)
+    if data.loss == "mse":
+        figures = tabular.regression_report(model, data)
+    else:
+        result = evaluate(model, x_test, y_test)
+        figures = f"test accuracy {result['accuracy']:.4f}  test loss {result['loss']:.4f}"
     if root:
-        save(model, args.output)
-    say(
-        f"test accuracy {result['accuracy']:.4f}  test loss {result['loss']:.4f}  "
-        f"({len(x_test)} images; {history.epochs} epochs in {seconds:.1f} s)"
-    )
+        save(model, args.output, tabular=data.tabular)
+    say(f"{figures}  ({len(x_test)} {data.unit}; {history.epochs} epochs in {seconds:.1f} s)")
     say(f"saved the model to {args.output} (checkpoint: {checkpoint})")
     return 130 if history.interrupted else 0
+
+
+def _training_data(args):
+    """``TrainingData`` for images or an .npz of x and y (class labels)."""
+    (x_train, y_train), (x_test, y_test) = load_data(args.data, args.seed)
+    x_train, x_test = flatten(x_train), flatten(x_test)
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    for x, y, part in ((x_train, y_train, "training"), (x_test, y_test, "test")):
+        if x.ndim != 2 or len(x) == 0:
+            raise UsageError(
+                f"--data {args.data}: expected {part} inputs of shape (n >= 1, features), "
+                f"got {x.shape}"
+            )
+        if y.ndim != 1 or y.dtype.kind not in "iu":
+            raise UsageError(
+                f"--data {args.data}: expected integer class labels (n,) in y, got "
+                f"{y.dtype} {y.shape}"
+            )
+    if x_test.shape[1] != x_train.shape[1]:
+        raise UsageError(
+            f"--data {args.data}: the training inputs have {x_train.shape[1]} features, the "
+            f"test inputs {x_test.shape[1]}"
+        )
+    classes = int(max(y_train.max(), y_test.max())) + 1
+    if classes > len(x_train):
+        raise UsageError(
+            f"--data {args.data}: the labels go up to {classes - 1}, more classes than the "
+            f"{len(x_train)} training rows; expected class numbers 0, 1, ..., k - 1"
+        )
+    lines = [
+        f"data: {args.data}, {len(x_train)} training and {len(x_test)} test rows of "
+        f"{x_train.shape[1]} features, {classes} classes"
+    ]
+    return tabular.TrainingData(
+        x_train, y_train, x_test, y_test, classes, lines=lines, unit="images"
+    )
 
 
 def _silent(*args, **kwargs):

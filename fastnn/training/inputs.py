@@ -57,11 +57,7 @@ def check_xy(model, loss, x, y, what, check_finite):
     n_in = model.io_widths()[0]
     # Rows (n, inputs); a model whose first layer does not take rows of a fixed width (a
     # convolution: images (n, channels, height, width)) checks the rest of the shape itself.
-    if (
-        x.ndim < 2
-        or x.shape[0] == 0
-        or (n_in is not None and (x.ndim != 2 or x.shape[1] != n_in))
-    ):
+    if x.ndim < 2 or x.shape[0] == 0 or (n_in is not None and (x.ndim != 2 or x.shape[1] != n_in)):
         width = "inputs" if n_in is None else n_in
         raise InvalidValueError(
             f"{what}: expected x of shape (n, {width}) with n >= 1, got {x.shape}"
