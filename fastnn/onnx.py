@@ -249,7 +249,36 @@ def _shape(width, name):
     return width if isinstance(width, int) else name
 
 
-def export_onnx(model, path, *, output=None):
+def _tabular_ends(g, tabular, x, net):
+    """What a model trained on a CSV table (``fastnn train --data FILE.csv``) adds around the
+    network: its features' standardizer before, regression's target scale after. Returns
+    (input of the network, a function from the network's output to y, 1-D output?, metadata)."""
+    from .data.tabular import Tabular
+
+    if not isinstance(tabular, Tabular):
+        raise InvalidTypeError(
+            f"export_onnx: tabular must be a fastnn.data.tabular.Tabular, got {tabular!r:.80}"
+        )
+    meta = {"task": tabular.task}
+    if tabular.feature_names is not None:
+        meta["features"] = json.dumps(tabular.feature_names)
+    if tabular.mean is not None:
+        x = g.op("Sub", [x, g.const("feature_mean", tabular.mean)], "standardized")
+        x = g.op("Div", [x, g.const("feature_scale", tabular.scale)], "standardized")
+    if tabular.task == "classification":
+        meta["classes"] = json.dumps(np.asarray(tabular.classes).tolist())
+        return x, lambda y: y, False, meta
+    if tabular.target_name is not None:
+        meta["target"] = tabular.target_name
+
+    def unscale(y):
+        y = g.op("Mul", [y, g.const("target_scale", [tabular.target_scale])], "output")
+        return g.op("Add", [y, g.const("target_mean", [tabular.target_mean])], "output")
+
+    return x, unscale, True, meta
+
+
+def export_onnx(model, path, *, output=None, tabular=None):
     """Write ``model`` to ``path`` as an ONNX graph (opset 17) that computes, in eval mode,
     ``y = model.predict(x)``, or with ``output="proba"`` ``y = model.predict_proba(x)`` (the
     softmax of each row).
@@ -266,6 +295,12 @@ def export_onnx(model, path, *, output=None):
         session = onnxruntime.InferenceSession("model.onnx")
         y = session.run(None, {"x": x.astype(np.float32)})[0]
 
+    ``tabular``: for a model trained on a CSV table, what ``fastnn.files.load_tabular`` gives
+    beside it (``fastnn export`` passes it): the graph then standardizes the features as
+    ``fastnn predict`` does (input: the feature columns, in the training file's order without
+    the target), and a regression's y is in the target's units, shape (batch,); the metadata
+    names the features, and the classes a classifier's outputs stand for.
+
     Needs the ``onnx`` package (``pip install 'fastnn[onnx]'``); a module of your own is
     refused with ``InvalidTypeError`` naming it.
     """
@@ -275,10 +310,17 @@ def export_onnx(model, path, *, output=None):
     onnx = _onnx()
     g = _Graph(onnx, net.dtype)
     g.used.update(("x", "y"))
+    x, after = "x", None
+    if tabular is not None:
+        x, after, table_1d, more = _tabular_ends(g, tabular, x, net)
+        one_d = one_d or (table_1d and final is None)
+        meta.update(more)
     with using(net):  # the weights of one moment, not of a fit in another thread
-        y = _layer(g, net, "x", "")
+        y = _layer(g, net, x, "")
     if final is not None:
         y = g.op(final, [y], "output", **({"axis": -1} if final == "Softmax" else {}))
+    elif after is not None:
+        y = after(y)
     if one_d:
         y = g.op("Reshape", [y, g.const("flat", [-1], np.int64)], "output")
     if y == "x":  # no layer computes anything (Identity, Dropout): y is a copy of x

@@ -418,3 +418,48 @@ def test_a_model_being_trained_in_another_thread_is_refused(tmp_path):
         release.set()
         fit.join(60)
     fn.export_onnx(model, tmp_path / "m.onnx")  # after fit returns
+
+
+# -- a model trained on a CSV table ----------------------------------------------------------
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_a_csv_model_exports_its_scalers(tmp_path, task, capsys):
+    # fastnn train --data FILE.csv --standardize, then fastnn export: ONNX Runtime on the raw
+    # feature columns gives what fastnn predict writes (the standardizer and a regression's
+    # target scale are in the graph).
+    import csv
+
+    from fastnn.cli import main
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(5, 3, (300, 4))
+    if task == "classification":
+        y = np.array([3, 5, 7])[(x[:, 0] > 5).astype(int) + (x[:, 1] > 6)]
+    else:
+        y = 100 + 20 * x[:, 0] - 7 * x[:, 2] + rng.normal(0, 1, 300)
+    data = tmp_path / "t.csv"
+    with open(data, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "b", "c", "d", "y"])
+        w.writerows(
+            [[*map(repr, map(float, row)), repr(float(t))] for row, t in zip(x, y, strict=True)]
+        )
+    model = tmp_path / "m.npz"
+    argv = ["train", "--data", data, "--target", "y", "--standardize", "--epochs", "3", "-q"]
+    assert main([str(a) for a in [*argv, "-o", model]]) == 0
+    proba = ["--proba"] if task == "classification" else []
+    assert main([str(a) for a in ["export", model, tmp_path / "m.onnx", *proba]]) == 0
+    expected = tmp_path / "p.npy"
+    assert main([str(a) for a in ["predict", model, "--data", data, "-o", expected, *proba]]) == 0
+    capsys.readouterr()
+    got = session(tmp_path / "m.onnx").run(None, {"x": x.astype(np.float32)})[0]
+    want = np.load(expected)
+    assert got.shape == want.shape == ((300, 3) if proba else (300,))
+    assert_allclose(got, want, rtol=1e-5, atol=1e-5 * (1 if proba else np.abs(want).max()))
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
+    assert json.loads(meta["features"]) == ["a", "b", "c", "d"]
+    if proba:
+        assert json.loads(meta["classes"]) == [3, 5, 7]
+    else:
+        assert meta["target"] == "y"
+        assert main([str(a) for a in ["export", model, tmp_path / "n.onnx", "--proba"]]) == 2
+        assert "regression model" in capsys.readouterr().err
