@@ -1,24 +1,26 @@
 """2-D convolution over NCHW batches: im2col, col2im, and the convolution's passes.
 
 Layout: images are (batch, channels, height, width), weights (out_channels, in_channels, kh,
-kw), as in PyTorch. Each image's patches are gathered into ``col[n]`` of shape
-(C * kh * kw, OH * OW) (the transpose of the course's (OH * OW, C * kh * kw) rows), so that
+kw), as in PyTorch. The patches of the whole batch are gathered into ``col`` of shape
+(C * kh * kw, N, OH * OW): the transpose of the course's (N * OH * OW, C * kh * kw) matrix.
+Row r = (c * kh + i) * kw + j holds x[n, c, oh * sh - ph + i, ow * sw - pw + j] at
+[r, n, oh * OW + ow], zero where that falls in the padding. Each of the three products is
+then one BLAS call over the whole batch (bench/NOTES.md, "Issue 17", has the figures that
+chose this over one call per image, and over calls from inside parallel loops):
 
-    y[n] = W.reshape(C_out, C * kh * kw) @ col[n]        (C_out, OH * OW)
+    z  = W2 @ col                 (C_out, N * P)       W2 = W.reshape(C_out, C * kh * kw)
+    dW2 = g^T-layout @ col.T      (C_out, C * kh * kw)  g moved to (C_out, N, P)
+    dcol = W2.T @ g               (C * kh * kw, N * P)  then col2im
 
-is that image's output already in NCHW order: no transpose of the output or of its gradient.
-Row r = (c * kh + i) * kw + j of ``col[n]`` holds x[n, c, oh * sh - ph + i, ow * sw - pw + j]
-at column oh * OW + ow, zero where that falls in the padding. Gathering walks each row of
-``col`` contiguously (and x contiguously too when the stride is 1), so the loops vectorise.
+and the (C_out, N, P) product is moved to NCHW by the bias-and-activation pass's copy.
+Gathering writes each row of ``col`` contiguously (and reads x contiguously when the stride
+is 1), so the loops vectorise. im2col and col2im split over images: each chunk writes only
+its images' columns of ``col`` and its images of ``dx``, so no two threads add into one
+element.
 
-Work splits over images: a chunk of images per thread gathers its images and multiplies each
-by W with one BLAS call per image (small products run on the calling thread inside OpenBLAS),
-and backward's col2im adds each image's patch gradients into that image's dx only, so no two
-threads ever add into one element. bench/NOTES.md ("Issue 17") has the figures that chose this
-layout over one big product over the batch.
-
-Shapes: x (N, C, H, W), W (C_out, C, kh, kw), b (C_out,), col (N, C * kh * kw, OH * OW),
-y (N, C_out, OH, OW). Strides sh, sw >= 1, paddings ph, pw >= 0, OH, OW >= 1 (unchecked).
+Shapes: x (N, C, H, W), W (C_out, C, kh, kw), b (C_out,), col (C * kh * kw, N, OH * OW),
+z (C_out, N, OH * OW) scratch, y (N, C_out, OH, OW). Strides sh, sw >= 1, paddings ph,
+pw >= 0, OH, OW >= 1 (unchecked).
 """
 
 import numpy as np
@@ -42,13 +44,13 @@ def _out_range(j, pad, stride, size, out):
 
 
 @njit(**SERIAL)
-def _im2col_image(x, kh, kw, sh, sw, ph, pw, oh_n, ow_n, col):
-    # x: (C, H, W) of one image, col: (C * kh * kw, OH * OW).
+def _im2col_image(x, kh, kw, sh, sw, ph, pw, oh_n, ow_n, col, k):
+    # x: (C, H, W) of image k, into its columns of col: (C * kh * kw, N, OH * OW).
     c_n, h, w = x.shape
     for c in range(c_n):
         for i in range(kh):
             for j in range(kw):
-                row = col[(c * kh + i) * kw + j]
+                row = col[(c * kh + i) * kw + j, k]
                 lo, hi = _out_range(j, pw, sw, w, ow_n)
                 for oh in range(oh_n):
                     ih = oh * sh - ph + i
@@ -68,8 +70,9 @@ def _im2col_image(x, kh, kw, sh, sw, ph, pw, oh_n, ow_n, col):
 
 
 @njit(**SERIAL)
-def _col2im_image(col, kh, kw, sh, sw, ph, pw, oh_n, ow_n, dx):
-    # The adjoint of _im2col_image: dx (C, H, W) = the sum of every col entry at its pixel.
+def _col2im_image(col, k, kh, kw, sh, sw, ph, pw, oh_n, ow_n, dx):
+    # The adjoint of _im2col_image: dx (C, H, W) of image k = the sum of its col entries at
+    # their pixels.
     c_n, h, w = dx.shape
     for c in range(c_n):
         for y in range(h):
@@ -78,7 +81,7 @@ def _col2im_image(col, kh, kw, sh, sw, ph, pw, oh_n, ow_n, dx):
     for c in range(c_n):
         for i in range(kh):
             for j in range(kw):
-                row = col[(c * kh + i) * kw + j]
+                row = col[(c * kh + i) * kw + j, k]
                 lo, hi = _out_range(j, pw, sw, w, ow_n)
                 off = j - pw
                 for oh in range(oh_n):
@@ -93,19 +96,19 @@ def _col2im_image(col, kh, kw, sh, sw, ph, pw, oh_n, ow_n, dx):
 
 @njit(**PARALLEL)
 def im2col(x, kh, kw, sh, sw, ph, pw, col):
-    """col[n] (C * kh * kw, OH * OW) = the kh x kw patches of x[n], zero-padded by ph, pw."""
+    """col[:, n] (C * kh * kw, OH * OW) = the kh x kw patches of x[n], zero-padded by ph, pw."""
     n = x.shape[0]
     oh_n = (x.shape[2] + 2 * ph - kh) // sh + 1
     ow_n = (x.shape[3] + 2 * pw - kw) // sw + 1
     c = min(n_chunks(col.size), n)
     if c <= 1:
         for k in range(n):
-            _im2col_image(x[k], kh, kw, sh, sw, ph, pw, oh_n, ow_n, col[k])
+            _im2col_image(x[k], kh, kw, sh, sw, ph, pw, oh_n, ow_n, col, k)
     else:
         for t in prange(c):
             lo, hi = chunk_bounds(t, c, n)
             for k in range(lo, hi):
-                _im2col_image(x[k], kh, kw, sh, sw, ph, pw, oh_n, ow_n, col[k])
+                _im2col_image(x[k], kh, kw, sh, sw, ph, pw, oh_n, ow_n, col, k)
 
 
 @njit(**PARALLEL)
@@ -118,12 +121,12 @@ def col2im(col, kh, kw, sh, sw, ph, pw, dx):
     c = min(n_chunks(col.size), n)
     if c <= 1:
         for k in range(n):
-            _col2im_image(col[k], kh, kw, sh, sw, ph, pw, oh_n, ow_n, dx[k])
+            _col2im_image(col, k, kh, kw, sh, sw, ph, pw, oh_n, ow_n, dx[k])
     else:
         for t in prange(c):
             lo, hi = chunk_bounds(t, c, n)
             for k in range(lo, hi):
-                _col2im_image(col[k], kh, kw, sh, sw, ph, pw, oh_n, ow_n, dx[k])
+                _col2im_image(col, k, kh, kw, sh, sw, ph, pw, oh_n, ow_n, dx[k])
 
 
 @njit(**SERIAL)
@@ -186,68 +189,63 @@ def conv_bias_act_backward(dout, y, act, alpha, dz, db):
 
 
 @njit(**PARALLEL)
-def conv2d_forward(x, W, b, sh, sw, ph, pw, act, alpha, col, y):
+def _swap01(a, out):
+    """out[j, i] = a[i, j] for (I, J, P) -> (J, I, P): moves whole rows of P values."""
+    n_i, n_j = a.shape[0], a.shape[1]
+    c = min(n_chunks(a.size), n_i)
+    if c <= 1:
+        for i in range(n_i):
+            for j in range(n_j):
+                out[j, i] = a[i, j]
+    else:
+        for t in prange(c):
+            lo, hi = chunk_bounds(t, c, n_i)
+            for i in range(lo, hi):
+                for j in range(n_j):
+                    out[j, i] = a[i, j]
+
+
+def conv2d_forward(x, W, b, sh, sw, ph, pw, act, alpha, col, z, y):
     """y = act(conv(x, W) + b), written into ``y`` (N, C_out, OH, OW); fills ``col`` with x's
-    patches (N, C * kh * kw, OH * OW), which backward reads."""
-    n = x.shape[0]
-    m, _, kh, kw = W.shape
-    oh_n, ow_n = y.shape[2], y.shape[3]
-    w2 = W.reshape(m, -1)
-    y3 = y.reshape(n, m, oh_n * ow_n)
-    c = min(n_chunks(col.size), n)
-    if c <= 1:
-        for k in range(n):
-            _im2col_image(x[k], kh, kw, sh, sw, ph, pw, oh_n, ow_n, col[k])
-            blas.gemm(w2, col[k], y3[k], False, False, 0.0)
-            _bias_act_image(y3[k], b, act, alpha)
-    else:
-        for t in prange(c):
-            lo, hi = chunk_bounds(t, c, n)
-            for k in range(lo, hi):
-                _im2col_image(x[k], kh, kw, sh, sw, ph, pw, oh_n, ow_n, col[k])
-                blas.gemm(w2, col[k], y3[k], False, False, 0.0)
-                _bias_act_image(y3[k], b, act, alpha)
+    patches (C * kh * kw, N, OH * OW), which backward reads; ``z`` (C_out, N, OH * OW) is
+    scratch for the product."""
+    n, m = y.shape[0], y.shape[1]
+    p = y.shape[2] * y.shape[3]
+    im2col(x, W.shape[2], W.shape[3], sh, sw, ph, pw, col)
+    blas.gemm(W.reshape(m, -1), col.reshape(col.shape[0], -1), z.reshape(m, -1), False, False, 0.0)
+    y3 = y.reshape(n, m, p)
+    _swap01(z, y3)
+    conv_bias_act_forward(y3, b, act, alpha)
 
 
-@njit(**PARALLEL)
-def _dx_images(g, w2, kh, kw, sh, sw, ph, pw, dcol, dx):
-    # dcol[n] = W2.T @ g[n], then col2im of it into dx[n].
-    n = dx.shape[0]
-    oh_n = (dx.shape[2] + 2 * ph - kh) // sh + 1
-    ow_n = (dx.shape[3] + 2 * pw - kw) // sw + 1
-    c = min(n_chunks(dcol.size), n)
-    if c <= 1:
-        for k in range(n):
-            blas.gemm(w2, g[k], dcol[k], True, False, 0.0)
-            _col2im_image(dcol[k], kh, kw, sh, sw, ph, pw, oh_n, ow_n, dx[k])
-    else:
-        for t in prange(c):
-            lo, hi = chunk_bounds(t, c, n)
-            for k in range(lo, hi):
-                blas.gemm(w2, g[k], dcol[k], True, False, 0.0)
-                _col2im_image(dcol[k], kh, kw, sh, sw, ph, pw, oh_n, ow_n, dx[k])
-
-
-@njit(**SERIAL)
-def _dw(g, col, dw2):
-    # dW2 = sum over images of g[n] @ col[n].T: one BLAS call per image, added in order.
-    for k in range(g.shape[0]):
-        blas.gemm(g[k], col[k], dw2, False, True, 0.0 if k == 0 else 1.0)
-
-
-def conv2d_backward(dout, W, y, sh, sw, ph, pw, act, alpha, col, dcol, dz, dx, dW, db, need_dx):
+def conv2d_backward(dout, W, y, sh, sw, ph, pw, act, alpha, col, dz, gt, dcol, dx, dW, db, need_dx):
     """Gradients of y = act(conv(x, W) + b), with ``col`` the patches forward gathered.
 
     dout, y, dz: (N, C_out, OH, OW). Writes dz = dout * act'(y) (unused when act is identity;
     ``dz`` may be dout itself), dW (C_out, C, kh, kw), db (C_out,), and, when ``need_dx``,
-    dx (N, C, H, W), through the patch gradients ``dcol`` (col's shape; scratch).
+    dx (N, C, H, W) through the patch gradients ``dcol`` (col's shape; always scratch). ``gt``
+    (C_out, N, OH * OW) is scratch: the gradient moved channels first for the products.
     """
     n, m = dout.shape[0], dout.shape[1]
     p = dout.shape[2] * dout.shape[3]
     d3 = dout.reshape(n, m, p)
     z3 = dz.reshape(n, m, p)
     conv_bias_act_backward(d3, y.reshape(n, m, p), act, alpha, z3, db)
-    g = d3 if act == IDENTITY else z3
-    _dw(g, col, dW.reshape(m, -1))
+    _swap01(d3 if act == IDENTITY else z3, gt)
+    g2 = gt.reshape(m, -1)
+    rows = col.shape[0]
+    # dW2.T = col @ g2.T, into the start of dcol (scratch until its own product), then moved:
+    # asked as dW2 = g2 @ col.T, OpenBLAS 0.3.30 runs its small-matrix kernel (the product has
+    # at most 1200 elements, its second operand transposed) over the whole batch, 250x slower
+    # (580 against 2.3 ms for 16 x 72 x 32768 float32).
+    # (dcol holds rows * N * P values: enough unless N * P < C_out, a product too small for
+    # the slow path to matter.)
+    if g2.shape[1] >= m:
+        dwt = dcol.reshape(-1)[: rows * m].reshape(rows, m)
+        blas.gemm(col.reshape(rows, -1), g2, dwt, False, True, 0.0)
+        dW.reshape(m, rows)[...] = dwt.T
+    else:
+        blas.gemm(g2, col.reshape(rows, -1), dW.reshape(m, rows), False, True, 0.0)
     if need_dx:
-        _dx_images(g, W.reshape(m, -1), W.shape[2], W.shape[3], sh, sw, ph, pw, dcol, dx)
+        blas.gemm(W.reshape(m, -1), g2, dcol.reshape(rows, -1), True, False, 0.0)
+        col2im(dcol, W.shape[2], W.shape[3], sh, sw, ph, pw, dx)

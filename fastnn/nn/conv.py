@@ -201,12 +201,13 @@ class Conv2D(Module):
         n = x.shape[0]
         (kh, kw), (sh, sw), (ph, pw) = g[2:]
         rows = self.in_channels * kh * kw
-        if rows > _BLAS_MAX or oh * ow > _BLAS_MAX:
+        if rows > _BLAS_MAX or n * oh * ow > _BLAS_MAX:
             raise InvalidValueError(f"{self._what()}: input {x.shape} is too large")
-        col = self._buffer("col", (n, rows, oh * ow))
+        col = self._buffer("col", (rows, n, oh * ow))
+        z = self._buffer("z", (self.out_channels, n, oh * ow))
         y = self._buffer("y", (n, self.out_channels, oh, ow))
         _conv.conv2d_forward(x, self.weight.data, self._b(), sh, sw, ph, pw, self._act,
-                             self.alpha, col, y)  # fmt: skip
+                             self.alpha, col, z, y)  # fmt: skip
         self._saved = (g, x.shape, col, y)
         return y
 
@@ -220,7 +221,7 @@ class Conv2D(Module):
         (kh, kw), (sh, sw), (ph, pw) = g[2:]
         oh, ow = out_size(x_shape[2], kh, sh, ph), out_size(x_shape[3], kw, sw, pw)
         n, rows = x_shape[0], self.in_channels * kh * kw
-        if col.shape != (n, rows, oh * ow) or y.shape != (n, self.out_channels, oh, ow):
+        if col.shape != (rows, n, oh * ow) or y.shape != (n, self.out_channels, oh, ow):
             raise StateError(
                 f"{self._what()}.backward: the output of the last forward changed shape "
                 f"({y.shape}); run forward again"
@@ -232,10 +233,11 @@ class Conv2D(Module):
         self._check_params(grads=True)
         dz = self._buffer("dz", y.shape)
         dx = self._buffer("dx", x_shape) if input_grad else dz
-        dcol = self._buffer("dcol", col.shape) if input_grad else col
+        dcol = self._buffer("dcol", col.shape)
+        gt = self._buffer("z", (self.out_channels, n, oh * ow))
         db = self.bias.grad if self.bias is not None else self._buffer("db", (self.out_channels,))
         _conv.conv2d_backward(dout, self.weight.data, y, sh, sw, ph, pw, self._act, self.alpha,
-                              col, dcol, dz, dx, self.weight.grad, db, input_grad)  # fmt: skip
+                              col, dz, gt, dcol, dx, self.weight.grad, db, input_grad)  # fmt: skip
         return dx if input_grad else None
 
     def extra_repr(self):

@@ -1,5 +1,6 @@
 """NumPy twins of ``kernels.conv``: the course's im2col and col2im (deep learning from
-scratch, chapter 7), kept in the (N, C * kh * kw, OH * OW) layout the kernels use."""
+scratch, chapter 7), whose (N * OH * OW, C * kh * kw) matrix is the transpose of the
+kernels' (C * kh * kw, N, OH * OW) ``col``."""
 
 import numpy as np
 
@@ -21,13 +22,15 @@ def im2col(x, kh, kw, sh, sw, ph, pw, col):
         for z in range(kw):
             z_max = z + sw * ow
             patches[:, :, y, z, :, :] = img[:, :, y:y_max:sh, z:z_max:sw]
-    col[...] = patches.reshape(n, c * kh * kw, oh * ow)
+    course = patches.transpose(0, 4, 5, 1, 2, 3).reshape(n * oh * ow, -1)
+    col[...] = course.T.reshape(c * kh * kw, n, oh * ow)
 
 
 def col2im(col, kh, kw, sh, sw, ph, pw, dx):
     n, c, h, w = dx.shape
     oh, ow = _out_size(h, kh, sh, ph), _out_size(w, kw, sw, pw)
-    patches = col.reshape(n, c, kh, kw, oh, ow)
+    course = col.reshape(col.shape[0], -1).T  # (N * OH * OW, C * kh * kw)
+    patches = course.reshape(n, oh, ow, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)
     img = np.zeros((n, c, h + 2 * ph + sh - 1, w + 2 * pw + sw - 1), col.dtype)
     for y in range(kh):
         y_max = y + sh * oh
@@ -49,23 +52,24 @@ def conv_bias_act_backward(dout, y, act, alpha, dz, db):
     db[...] = g.sum(axis=(0, 2))
 
 
-def conv2d_forward(x, W, b, sh, sw, ph, pw, act, alpha, col, y):
-    m, _, kh, kw = W.shape
-    im2col(x, kh, kw, sh, sw, ph, pw, col)
-    z = np.matmul(W.reshape(m, -1), col) + b[:, None]
-    _apply(z.reshape(y.shape), act, alpha, y)
-
-
-def conv2d_backward(dout, W, y, sh, sw, ph, pw, act, alpha, col, dcol, dz, dx, dW, db, need_dx):
+def conv2d_forward(x, W, b, sh, sw, ph, pw, act, alpha, col, z, y):
     m = W.shape[0]
-    n = dout.shape[0]
+    im2col(x, W.shape[2], W.shape[3], sh, sw, ph, pw, col)
+    z[...] = (W.reshape(m, -1) @ col.reshape(col.shape[0], -1)).reshape(z.shape)
+    out = z.transpose(1, 0, 2).reshape(y.shape) + b[:, None, None]
+    _apply(out, act, alpha, y)
+
+
+def conv2d_backward(dout, W, y, sh, sw, ph, pw, act, alpha, col, dz, gt, dcol, dx, dW, db, need_dx):
+    m, n = W.shape[0], dout.shape[0]
     g = np.empty_like(dout)
     _grad(dout, y, act, alpha, g)
     if act != IDENTITY:
         dz[...] = g
     g3 = g.reshape(n, m, -1)
+    gt[...] = g3.transpose(1, 0, 2)
     db[...] = g3.sum(axis=(0, 2))
-    dW[...] = np.einsum("nmp,nkp->mk", g3, col).reshape(dW.shape)
+    dW[...] = np.einsum("nmp,knp->mk", g3, col).reshape(dW.shape)
     if need_dx:
-        dcol[...] = np.matmul(W.reshape(m, -1).T, g3)
+        dcol[...] = np.einsum("mk,nmp->knp", W.reshape(m, -1), g3)
         col2im(dcol, W.shape[2], W.shape[3], sh, sw, ph, pw, dx)
