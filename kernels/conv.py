@@ -223,7 +223,7 @@ def conv2d_backward(dout, W, y, sh, sw, ph, pw, act, alpha, col, dz, gt, dcol, d
 
     dout, y, dz: (N, C_out, OH, OW). Writes dz = dout * act'(y) (unused when act is identity;
     ``dz`` may be dout itself), dW (C_out, C, kh, kw), db (C_out,), and, when ``need_dx``,
-    dx (N, C, H, W) through the patch gradients ``dcol`` (col's shape; always scratch). ``gt``
+    dx (N, C, H, W) through the patch gradients ``dcol`` (col's shape). ``gt``
     (C_out, N, OH * OW) is scratch: the gradient moved channels first for the products.
     """
     n, m = dout.shape[0], dout.shape[1]
@@ -234,18 +234,7 @@ def conv2d_backward(dout, W, y, sh, sw, ph, pw, act, alpha, col, dz, gt, dcol, d
     _swap01(d3 if act == IDENTITY else z3, gt)
     g2 = gt.reshape(m, -1)
     rows = col.shape[0]
-    # dW2.T = col @ g2.T, into the start of dcol (scratch until its own product), then moved:
-    # asked as dW2 = g2 @ col.T, OpenBLAS 0.3.30 runs its small-matrix kernel (the product has
-    # at most 1200 elements, its second operand transposed) over the whole batch, 250x slower
-    # (580 against 2.3 ms for 16 x 72 x 32768 float32).
-    # (dcol holds rows * N * P values: enough unless N * P < C_out, a product too small for
-    # the slow path to matter.)
-    if g2.shape[1] >= m:
-        dwt = dcol.reshape(-1)[: rows * m].reshape(rows, m)
-        blas.gemm(col.reshape(rows, -1), g2, dwt, False, True, 0.0)
-        dW.reshape(m, rows)[...] = dwt.T
-    else:
-        blas.gemm(g2, col.reshape(rows, -1), dW.reshape(m, rows), False, True, 0.0)
+    blas.gemm(g2, col.reshape(rows, -1), dW.reshape(m, rows), False, True, 0.0)
     if need_dx:
         blas.gemm(W.reshape(m, -1), g2, dcol.reshape(rows, -1), True, False, 0.0)
         col2im(dcol, W.shape[2], W.shape[3], sh, sw, ph, pw, dx)

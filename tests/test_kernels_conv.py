@@ -108,8 +108,8 @@ def test_conv2d_skips_dx_when_not_needed(rng):
     np.testing.assert_allclose(got["dW"], want["dW"], rtol=1e-12, atol=1e-12)
 
 
-def test_conv2d_weight_gradient_when_the_output_is_smaller_than_the_channels(rng):
-    # N * OH * OW < C_out: dW is computed in the other product order (kernels/conv.py).
+def test_conv2d_when_the_output_is_smaller_than_the_channels(rng):
+    # N * OH * OW = 1 < C_out: products with an inner dimension of 1.
     x, W, b, oh, ow = _conv_case(rng, np.float64, 1, 2, 3, 3, 7, 3, 1, 0)
     dout = rng.standard_normal((1, 7, oh, ow))
     got = _conv_run(kernels, x, W, b, 1, 0, IDENTITY, 0.0, dout)

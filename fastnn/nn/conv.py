@@ -233,7 +233,7 @@ class Conv2D(Module):
         self._check_params(grads=True)
         dz = self._buffer("dz", y.shape)
         dx = self._buffer("dx", x_shape) if input_grad else dz
-        dcol = self._buffer("dcol", col.shape)
+        dcol = self._buffer("dcol", col.shape) if input_grad else col  # unwritten then
         gt = self._buffer("z", (self.out_channels, n, oh * ow))
         db = self.bias.grad if self.bias is not None else self._buffer("db", (self.out_channels,))
         _conv.conv2d_backward(dout, self.weight.data, y, sh, sw, ph, pw, self._act, self.alpha,
