@@ -77,7 +77,14 @@ def attributes(module):
                     "array",
                 )
             )
-        for name in ("in_features", "out_features", "num_features", "pieces"):
+        for name in (
+            "in_features",
+            "out_features",
+            "num_features",
+            "pieces",
+            "in_channels",
+            "out_channels",
+        ):
             if isinstance(getattr(m, name, None), int):
                 found.append(
                     (
@@ -160,6 +167,32 @@ LAYERS = {
     "LeakyReLU": lambda: fn.LeakyReLU(0.1),
     "ELU": lambda: fn.ELU(),
     "Softmax": lambda: fn.Softmax(),
+}
+
+
+X_IMAGES = RNG.standard_normal((3, 2, 6, 5)).astype(np.float32)
+
+
+def image_run(layer):
+    """``layer_run`` on a batch of images (batch, channels, height, width)."""
+    global X
+    X, rows = X_IMAGES, X
+    try:
+        return layer_run(layer)
+    finally:
+        X = rows
+
+
+IMAGE_LAYERS = {
+    "Conv2D": lambda: fn.Conv2D(2, 3, 3, padding=1, rng=0),
+    "Conv2D relu nobias stride 2": lambda: fn.Conv2D(
+        2, 4, (3, 2), stride=2, bias=False, activation="relu", rng=0
+    ),
+    "MaxPool2D": lambda: fn.MaxPool2D(3, stride=2, padding=1),
+    "AvgPool2D": lambda: fn.AvgPool2D(2, stride=1),
+    "GlobalAvgPool2D": lambda: fn.GlobalAvgPool2D(),
+    "Flatten": lambda: fn.Flatten(),
+    "BatchNorm images": lambda: fn.BatchNorm(2),
 }
 
 
@@ -309,6 +342,8 @@ def main(group):
     if group == "layers":
         for name, make in LAYERS.items():
             failures += sweep(name, make, layer_run)
+        for name, make in IMAGE_LAYERS.items():
+            failures += sweep(name, make, image_run)
     elif group == "models":
         for name, make in MODELS.items():
             failures += sweep(name, make, model_run)

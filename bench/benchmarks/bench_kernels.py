@@ -120,6 +120,21 @@ class Affine(_Family):
     kernels = ("affine_forward", "affine_backward", "bias_act_forward", "bias_act_backward")
 
 
+class Conv(_Family):
+    kernels = (
+        "im2col",
+        "col2im",
+        "conv2d_forward",
+        "conv2d_backward",
+        "conv_bias_act_forward",
+        "conv_bias_act_backward",
+    )
+
+
+class Pool(_Family):
+    kernels = ("maxpool_forward", "maxpool_backward", "avgpool_forward", "avgpool_backward")
+
+
 class Blas(_Family):
     kernels = ("gemm", "set_blas_threads", "blas_threads")
 
@@ -167,4 +182,15 @@ class Data(_Family):
     kernels = ("gather_rows", "count_equal")
 
 
-FAMILIES = (Activations, Affine, Blas, SoftmaxCrossEntropy, BatchNorm, Dropout, Optimizers, Data)
+FAMILIES = (
+    Activations,
+    Affine,
+    Conv,
+    Pool,
+    Blas,
+    SoftmaxCrossEntropy,
+    BatchNorm,
+    Dropout,
+    Optimizers,
+    Data,
+)

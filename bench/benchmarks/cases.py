@@ -8,6 +8,10 @@ its NumPy twin of the same name and signature) on a rows x cols problem:
 - affine: x (rows, cols) and W (cols, cols), so the product is rows x cols x cols; its
   bias + activation passes (``bias_act_*``) work on the (rows, cols) product;
 - maxout: rows x cols units from (rows, 2 * cols) pieces;
+- conv and pooling: a batch of max(1, rows // 8) images of 8 channels, each
+  side = max(3, isqrt(cols)) pixels square (256x1024: 32 images of 8 x 32 x 32); the
+  convolution has 16 output channels, a 3 x 3 kernel, stride 1, padding 1 and ReLU;
+  pooling has a 2 x 2 window, stride 2 (a side of 3 pools to 1);
 - optimizers: flat buffers of rows * cols parameters;
 - data: ``gather_rows`` copies all rows of a (rows, cols) array in shuffled order;
   ``count_equal`` compares rows * cols predicted classes with as many labels.
@@ -15,6 +19,8 @@ its NumPy twin of the same name and signature) on a rows x cols problem:
 Kernels that update their arguments in place (optimizers, running statistics) can be called
 repeatedly on the same tuple: the values drift a little, the cost does not.
 """
+
+import math
 
 import numpy as np
 
@@ -240,6 +246,87 @@ def _set_blas_threads(rows, cols, dtype, rng):
     return (max(1, blas_threads()),)  # sets the count it has: the cost of the call alone
 
 
+def _images(rows, cols, dtype, rng):
+    n, side = max(1, rows // 8), max(3, math.isqrt(cols))
+    return _normal(rng, (n, 8, side, side), dtype)
+
+
+_CONV = (3, 3, 1, 1, 1, 1)  # kh, kw, sh, sw, ph, pw
+_COUT = 16
+
+
+def _im2col(rows, cols, dtype, rng):
+    x = _images(rows, cols, dtype, rng)
+    n, c, h, w = x.shape
+    return (x, *_CONV, np.empty((c * 9, n, h * w), dtype))
+
+
+def _col2im(rows, cols, dtype, rng):
+    x, kh, kw, sh, sw, ph, pw, col = _im2col(rows, cols, dtype, rng)
+    return (_normal(rng, col.shape, dtype), kh, kw, sh, sw, ph, pw, np.empty_like(x))
+
+
+def _conv2d_forward(rows, cols, dtype, rng):
+    x, kh, kw, sh, sw, ph, pw, col = _im2col(rows, cols, dtype, rng)
+    n, c, h, w = x.shape
+    W = _normal(rng, (_COUT, c, kh, kw), dtype, np.sqrt(2 / (c * kh * kw)))
+    y = np.empty((n, _COUT, h, w), dtype)
+    z = np.empty((_COUT, n, h * w), dtype)
+    return x, W, np.zeros(_COUT, dtype), sh, sw, ph, pw, RELU, 0.0, col, z, y
+
+
+def _conv2d_backward(rows, cols, dtype, rng):
+    x, W, b, sh, sw, ph, pw, act, alpha, col, z, y = _conv2d_forward(rows, cols, dtype, rng)
+    from fastnn.kernels.conv import conv2d_forward
+
+    conv2d_forward(x, W, b, sh, sw, ph, pw, act, alpha, col, z, y)
+    dout = _normal(rng, y.shape, dtype)
+    dz, dx, dW, db = np.empty_like(y), np.empty_like(x), np.empty_like(W), np.empty_like(b)
+    dcol = np.empty_like(col)
+    return dout, W, y, sh, sw, ph, pw, act, alpha, col, dz, z, dcol, dx, dW, db, True
+
+
+def _conv_bias_act_forward(rows, cols, dtype, rng):
+    x = _images(rows, cols, dtype, rng)
+    n, c, h, w = x.shape
+    return x.reshape(n, c, h * w), _normal(rng, c, dtype), RELU, 0.0
+
+
+def _conv_bias_act_backward(rows, cols, dtype, rng):
+    y, b, act, alpha = _conv_bias_act_forward(rows, cols, dtype, rng)
+    y = np.abs(y)
+    return _normal(rng, y.shape, dtype), y, act, alpha, np.empty_like(y), np.empty_like(b)
+
+
+def _pooled(x):
+    n, c, h, w = x.shape
+    return (n, c, (h - 2) // 2 + 1, (w - 2) // 2 + 1)
+
+
+def _maxpool_forward(rows, cols, dtype, rng):
+    x = _images(rows, cols, dtype, rng)
+    shape = _pooled(x)
+    return x, 2, 2, 2, 2, 0, 0, np.empty(shape, dtype), np.empty(shape, np.int64)
+
+
+def _maxpool_backward(rows, cols, dtype, rng):
+    x, kh, kw, sh, sw, ph, pw, y, argmax = _maxpool_forward(rows, cols, dtype, rng)
+    from fastnn.kernels.pool import maxpool_forward
+
+    maxpool_forward(x, kh, kw, sh, sw, ph, pw, y, argmax)
+    return _normal(rng, y.shape, dtype), argmax, np.empty_like(x)
+
+
+def _avgpool_forward(rows, cols, dtype, rng):
+    x = _images(rows, cols, dtype, rng)
+    return x, 2, 2, 2, 2, 0, 0, np.empty(_pooled(x), dtype)
+
+
+def _avgpool_backward(rows, cols, dtype, rng):
+    x, kh, kw, sh, sw, ph, pw, y = _avgpool_forward(rows, cols, dtype, rng)
+    return _normal(rng, y.shape, dtype), kh, kw, sh, sw, ph, pw, np.empty_like(x)
+
+
 CASES = {
     "exp_forward": _elementwise(),
     "gemm": _gemm,
@@ -265,6 +352,16 @@ CASES = {
     "affine_backward": _affine_backward,
     "bias_act_forward": _bias_act_forward,
     "bias_act_backward": _bias_act_backward,
+    "im2col": _im2col,
+    "col2im": _col2im,
+    "conv2d_forward": _conv2d_forward,
+    "conv2d_backward": _conv2d_backward,
+    "conv_bias_act_forward": _conv_bias_act_forward,
+    "conv_bias_act_backward": _conv_bias_act_backward,
+    "maxpool_forward": _maxpool_forward,
+    "maxpool_backward": _maxpool_backward,
+    "avgpool_forward": _avgpool_forward,
+    "avgpool_backward": _avgpool_backward,
     "softmax_forward": _softmax_forward,
     "softmax_backward": _softmax_backward,
     "softmax_cross_entropy_labels": _ce_labels,
@@ -296,6 +393,8 @@ KERNEL_MODULES = (
     "fastexp",
     "blas",
     "affine",
+    "conv",
+    "pool",
     "softmax_cross_entropy",
     "batchnorm",
     "dropout",

@@ -1,6 +1,7 @@
 """Layers, models, losses and initialisers: what a network is made of.
 
-Every layer is a ``Module`` with ``forward``/``backward`` over (batch, features) arrays; a
+Every layer is a ``Module`` with ``forward``/``backward`` over (batch, features) arrays, or
+(batch, channels, height, width) images for the convolution and pooling layers; a
 model is a ``Sequential`` of layers (``MLP`` builds one from sizes). The hot loops are the
 Numba kernels of ``fastnn.kernels``; a layer checks what it hands them, then calls them.
 """
@@ -19,6 +20,7 @@ from .activations import (  # noqa: F401
     Tanh,
 )
 from .containers import MLP, Sequential, chain_widths  # noqa: F401
+from .conv import Conv2D
 from .dropout import Dropout  # noqa: F401
 from .linear import Linear, Maxout
 from .losses import (  # noqa: F401
@@ -40,6 +42,7 @@ from .module import (  # noqa: F401
     using,
 )
 from .normalization import BatchNorm
+from .pooling import AvgPool2D, Flatten, GlobalAvgPool2D, MaxPool2D
 
 # The layer classes a fastnn file may name, by class name: ``fastnn.files`` rebuilds a saved
 # model from these alone (never from a class a file could make it import).
@@ -48,6 +51,11 @@ LAYERS = {
     for cls in (
         Linear,
         Maxout,
+        Conv2D,
+        MaxPool2D,
+        AvgPool2D,
+        GlobalAvgPool2D,
+        Flatten,
         BatchNorm,
         Dropout,
         ReLU,

@@ -1,4 +1,5 @@
-"""Batch normalisation of (batch, features) inputs."""
+"""Batch normalisation of (batch, features) inputs, and of (batch, channels, height, width)
+images per channel (PyTorch's ``BatchNorm2d``)."""
 
 import numpy as np
 
@@ -22,6 +23,12 @@ class BatchNorm(Module):
     ``running_mean``/``running_var``: running = (1 - momentum) * running + momentum * batch,
     the variance blended in being the unbiased one, as in PyTorch's ``BatchNorm1d``. Eval mode
     normalises with the running statistics.
+
+    Images (batch, num_features, H, W) are normalised per channel over the batch, height and
+    width, as PyTorch's ``BatchNorm2d``: the layer moves the channels last, (batch * H * W,
+    num_features), runs the same kernels as for rows, and moves them back. Two copies each
+    way, against a kernel of its own per layout: the statistics keep one implementation (its
+    float64 Welford sums and parallel split), and bench/NOTES.md ("Issue 17") has their cost.
     """
 
     _persistent = ("running_mean", "running_var")
@@ -41,6 +48,7 @@ class BatchNorm(Module):
         self._work = np.empty((1, 2, d), dtype=np.float64)
         # What backward needs from the last forward: ("train", xhat, inv_std) or ("eval", x).
         self._saved = None
+        self._image_shape = None  # the images' shape when the last forward had images
 
     def _work_for(self, n):
         slots = n_chunks(n * self.num_features)
@@ -76,15 +84,39 @@ class BatchNorm(Module):
         return {"weight": d, "bias": d, "running_mean": d, "running_var": d}
 
     def forward(self, x):
-        """x: (batch, num_features) -> (batch, num_features)."""
+        """x: (batch, num_features) -> (batch, num_features), or images (batch,
+        num_features, H, W) -> the same shape."""
         x = check_array(x, self._name, self.dtype)
+        if x.ndim == 4:
+            return self._forward_images(x)
         check_2d(x, self.num_features, self._name)
+        return self._forward_rows(x)
+
+    def _forward_images(self, x):
+        n, d, h, w = x.shape
+        if d != self.num_features or 0 in x.shape:
+            raise InvalidValueError(
+                f"{self._name()}: expected input of shape (batch, {self.num_features}) or "
+                f"(batch, {self.num_features}, height, width), got {x.shape}"
+            )
+        rows = self._buffer("rows", (n * h * w, d))
+        rows.reshape(n, h, w, d)[...] = x.transpose(0, 2, 3, 1)
+        out = self._forward_rows(rows, x.shape)
+        y = self._buffer("images", x.shape)
+        y[...] = out.reshape(n, h, w, d).transpose(0, 3, 1, 2)
+        self._image_shape = x.shape
+        return y
+
+    def _forward_rows(self, x, image_shape=None):
         self._check_arrays(grads=False)
+        self._image_shape = None
         n, d = x.shape
         if self.training and n < 2:
+            what = "row per batch" if image_shape is None else "value per channel"
             raise InvalidValueError(
-                f"{self._name()}: expected more than 1 row per batch in training mode, "
-                f"got input of shape {x.shape} (the batch variance is undefined)"
+                f"{self._name()}: expected more than 1 {what} in training mode, "
+                f"got input of shape {image_shape or x.shape} (the batch "
+                "variance is undefined)"
             )
         out = self._buffer("out", x.shape)
         work = self._work_for(n)
@@ -125,10 +157,26 @@ class BatchNorm(Module):
         return out
 
     def backward(self, dout, input_grad=True):
-        """dout: (batch, num_features) -> dx; overwrites weight.grad and bias.grad."""
+        """dout: the output's shape -> dx; overwrites weight.grad and bias.grad."""
         if self._saved is None:
             raise StateError(f"{self._name()}.backward called before forward")
         dout = check_array(dout, self._name, self.dtype, ".backward")
+        shape = self._image_shape
+        if shape is None:
+            return self._backward_rows(dout)
+        if dout.shape != shape:
+            raise InvalidValueError(
+                f"{self._name()}.backward: expected dout of shape {shape}, got {dout.shape}"
+            )
+        n, d, h, w = shape
+        rows = self._buffer("drows", (n * h * w, d))
+        rows.reshape(n, h, w, d)[...] = dout.transpose(0, 2, 3, 1)
+        dx_rows = self._backward_rows(rows)
+        dx = self._buffer("dimages", shape)
+        dx[...] = dx_rows.reshape(n, h, w, d).transpose(0, 3, 1, 2)
+        return dx
+
+    def _backward_rows(self, dout):
         mode, a = self._saved[0], self._saved[1]
         if dout.shape != a.shape:
             raise InvalidValueError(

@@ -1,0 +1,171 @@
+"""2-D max and average pooling over NCHW batches, and their backward passes.
+
+Windows of kh x kw with strides sh, sw over the image padded by ph, pw on each side; the
+output has OH = (H + 2 ph - kh) // sh + 1 rows (PyTorch's ``ceil_mode=False``), likewise OW.
+The padding counts as -inf for max pooling (it never wins) and as zeros for average pooling,
+whose divisor is always kh * kw (PyTorch's ``count_include_pad=True``; with ph <= kh / 2 and
+the floor above, every window lies inside the padded image). Callers keep ph <= kh // 2 and
+pw <= kw // 2 (PyTorch's rule), so every window holds at least one pixel of the image.
+
+Max pooling records, per output, the flat index ih * W + iw of its maximum in the input plane
+(``argmax``, int64). Of equal maxima the first in row-major window order wins (a later value
+must be strictly greater), as in PyTorch; a NaN wins over any number (the last NaN of the
+window), so NaN propagates as in PyTorch and ``np.max``.
+
+Work splits over the N * C planes: each chunk owns whole planes of x, y and dx, so backward's
+additions (overlapping windows) never meet another thread's.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ._config import PARALLEL, SERIAL, chunk_bounds, n_chunks
+
+
+@njit(**SERIAL)
+def _maxpool_plane(x, kh, kw, sh, sw, ph, pw, y, argmax):
+    h, w = x.shape
+    oh_n, ow_n = y.shape
+    for oh in range(oh_n):
+        h0 = oh * sh - ph
+        i_lo, i_hi = max(h0, 0), min(h0 + kh, h)
+        for ow in range(ow_n):
+            w0 = ow * sw - pw
+            j_lo, j_hi = max(w0, 0), min(w0 + kw, w)
+            best = -np.inf
+            at = i_lo * w + j_lo
+            for i in range(i_lo, i_hi):
+                row = x[i]
+                for j in range(j_lo, j_hi):
+                    v = row[j]
+                    if v > best or np.isnan(v):
+                        best = v
+                        at = i * w + j
+            y[oh, ow] = x[at // w, at % w]
+            argmax[oh, ow] = at
+
+
+@njit(**PARALLEL)
+def maxpool_forward(x, kh, kw, sh, sw, ph, pw, y, argmax):
+    """y[n, c, oh, ow] = the maximum of its window of x; argmax its flat index in the plane."""
+    n, c_n, h, w = x.shape
+    oh_n, ow_n = y.shape[2], y.shape[3]
+    planes = n * c_n
+    x3 = x.reshape(planes, h, w)
+    y3 = y.reshape(planes, oh_n, ow_n)
+    a3 = argmax.reshape(planes, oh_n, ow_n)
+    c = min(n_chunks(x.size), planes)
+    if c <= 1:
+        for p in range(planes):
+            _maxpool_plane(x3[p], kh, kw, sh, sw, ph, pw, y3[p], a3[p])
+    else:
+        for t in prange(c):
+            lo, hi = chunk_bounds(t, c, planes)
+            for p in range(lo, hi):
+                _maxpool_plane(x3[p], kh, kw, sh, sw, ph, pw, y3[p], a3[p])
+
+
+@njit(**SERIAL)
+def _maxpool_back_plane(dout, argmax, dx):
+    for i in range(dx.shape[0]):
+        dx[i] = 0
+    for q in range(dout.shape[0]):
+        dx[argmax[q]] += dout[q]
+
+
+@njit(**PARALLEL)
+def maxpool_backward(dout, argmax, dx):
+    """dx (N, C, H, W) = dout added at each output's argmax; zero elsewhere. Overwrites dx."""
+    n, c_n, h, w = dx.shape
+    planes = n * c_n
+    q = dout.shape[2] * dout.shape[3]
+    d2 = dout.reshape(planes, q)
+    a2 = argmax.reshape(planes, q)
+    x2 = dx.reshape(planes, h * w)
+    c = min(n_chunks(dx.size), planes)
+    if c <= 1:
+        for p in range(planes):
+            _maxpool_back_plane(d2[p], a2[p], x2[p])
+    else:
+        for t in prange(c):
+            lo, hi = chunk_bounds(t, c, planes)
+            for p in range(lo, hi):
+                _maxpool_back_plane(d2[p], a2[p], x2[p])
+
+
+@njit(**SERIAL)
+def _avgpool_plane(x, kh, kw, sh, sw, ph, pw, y):
+    h, w = x.shape
+    oh_n, ow_n = y.shape
+    scale = 1.0 / (kh * kw)
+    for oh in range(oh_n):
+        h0 = oh * sh - ph
+        i_lo, i_hi = max(h0, 0), min(h0 + kh, h)
+        for ow in range(ow_n):
+            w0 = ow * sw - pw
+            j_lo, j_hi = max(w0, 0), min(w0 + kw, w)
+            s = 0.0  # float64 whatever the dtype: a global pool sums a whole plane
+            for i in range(i_lo, i_hi):
+                row = x[i]
+                for j in range(j_lo, j_hi):
+                    s += row[j]
+            y[oh, ow] = s * scale
+
+
+@njit(**PARALLEL)
+def avgpool_forward(x, kh, kw, sh, sw, ph, pw, y):
+    """y[n, c, oh, ow] = the sum of its window of x (padding as zeros) / (kh * kw)."""
+    n, c_n, h, w = x.shape
+    oh_n, ow_n = y.shape[2], y.shape[3]
+    planes = n * c_n
+    x3 = x.reshape(planes, h, w)
+    y3 = y.reshape(planes, oh_n, ow_n)
+    c = min(n_chunks(x.size), planes)
+    if c <= 1:
+        for p in range(planes):
+            _avgpool_plane(x3[p], kh, kw, sh, sw, ph, pw, y3[p])
+    else:
+        for t in prange(c):
+            lo, hi = chunk_bounds(t, c, planes)
+            for p in range(lo, hi):
+                _avgpool_plane(x3[p], kh, kw, sh, sw, ph, pw, y3[p])
+
+
+@njit(**SERIAL)
+def _avgpool_back_plane(dout, kh, kw, sh, sw, ph, pw, dx):
+    h, w = dx.shape
+    oh_n, ow_n = dout.shape
+    for i in range(h):
+        for j in range(w):
+            dx[i, j] = 0
+    scale = 1.0 / (kh * kw)
+    for oh in range(oh_n):
+        h0 = oh * sh - ph
+        i_lo, i_hi = max(h0, 0), min(h0 + kh, h)
+        for ow in range(ow_n):
+            w0 = ow * sw - pw
+            j_lo, j_hi = max(w0, 0), min(w0 + kw, w)
+            g = dout[oh, ow] * scale
+            for i in range(i_lo, i_hi):
+                row = dx[i]
+                for j in range(j_lo, j_hi):
+                    row[j] += g
+
+
+@njit(**PARALLEL)
+def avgpool_backward(dout, kh, kw, sh, sw, ph, pw, dx):
+    """dx (N, C, H, W): each output's gradient / (kh * kw) added over its window. Overwrites."""
+    n, c_n, h, w = dx.shape
+    oh_n, ow_n = dout.shape[2], dout.shape[3]
+    planes = n * c_n
+    d3 = dout.reshape(planes, oh_n, ow_n)
+    x3 = dx.reshape(planes, h, w)
+    c = min(n_chunks(dx.size), planes)
+    if c <= 1:
+        for p in range(planes):
+            _avgpool_back_plane(d3[p], kh, kw, sh, sw, ph, pw, x3[p])
+    else:
+        for t in prange(c):
+            lo, hi = chunk_bounds(t, c, planes)
+            for p in range(lo, hi):
+                _avgpool_back_plane(d3[p], kh, kw, sh, sw, ph, pw, x3[p])
