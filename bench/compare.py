@@ -4,10 +4,12 @@
                             [--sweep width] [--no-predict] [--keep-openblas-env]
                             [--json out.json] [--quick]
 
-Configs T1-T5 (T5 is T3 with tanh); with T1 or T3 among them, ``predict`` latency on 1 and 32
-rows too (fastnn ``model.predict``, torch under ``inference_mode`` in eval mode, sklearn
-``predict_proba``, and ONNX Runtime running fastnn's model exported by ``fastnn.export_onnx``;
-after one training epoch; medians of rounds of 1,000 calls timed in groups of 10).
+Configs T1-T5 (T5 is T3 with tanh), and the convolutional networks C1 (the course's
+SimpleConvNet) and C2 (LeNet-5) on the images as (n, 1, 28, 28); with T1 or T3 among
+them, ``predict`` latency on 1 and 32 rows too (fastnn ``model.predict``, torch under
+``inference_mode`` in eval mode, sklearn ``predict_proba``, and ONNX Runtime running fastnn's
+model exported by ``fastnn.export_onnx``; after one training epoch; medians of rounds of
+1,000 calls timed in groups of 10).
 ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` are removed from the workers' environment
 (``--keep-openblas-env`` keeps them): set for old processors, they pin NumPy's and SciPy's
 OpenBLAS to older kernels than the machine has, which PyTorch does not follow.
@@ -37,7 +39,9 @@ last batch partial; every implementation does exactly that work. What each numbe
   1, other settings ONNX Runtime's defaults) gives the logits, as fastnn's ``predict``.
 - gemm-floor: ``perf_counter`` around the matrix products alone, through NumPy's BLAS into
   preallocated float32 buffers: per step and Linear layer x @ W, x.T @ dz and (except the
-  first layer) dz @ W.T, for the same batches as an epoch. No elementwise work at all.
+  first layer) dz @ W.T, for the same batches as an epoch. No elementwise work at all. For
+  C1 and C2 the same for each convolution as im2col computes it (``ConvFloor``): no im2col,
+  col2im or pooling.
 
 Method: each implementation runs in its own worker process, started fresh for this run, as
 it would run in a program of its own: fastnn with the OpenMP settings ``import fastnn``
@@ -116,8 +120,14 @@ class Config:
     dropout: float = 0.0
     group: str = "main"
     activation: str = "relu"  # or "tanh"
+    model: str = "mlp"  # or a convolutional network of CONV_NETS, on (n, 1, 28, 28) images
 
     def describe(self):
+        if self.model != "mlp":
+            return (
+                f"{CONV_NETS[self.model]}, {OPTIMIZERS[self.optimizer]} lr {self.lr:g}, "
+                f"batch {self.batch_size}"
+            )
         extra = (" + batch norm" if self.batchnorm else "") + (
             f" + dropout {self.dropout:g}" if self.dropout else ""
         )
@@ -149,6 +159,32 @@ MAIN = {
     "T4": Config("T4", T1_SIZES, 100, "adam", 1e-3, batchnorm=True, dropout=0.2),
     "T5": Config("T5", (784, 1024, 1024, 10), 512, "adam", 1e-3, activation="tanh"),  # T3, tanh
 }
+# The convolutional networks (ReLU, max pooling, Adam, batch 100, as the course trains them):
+# C1 the course's SimpleConvNet, C2 LeNet-5 as built today (ReLU and max pooling where the
+# 1998 network had scaled tanh and subsampling).
+CONV_NETS = {
+    "simple-cnn": "SimpleConvNet: conv 30x5x5 - ReLU - max-pool 2 - 100 - ReLU - 10",
+    "lenet5": "LeNet-5: conv 6x5x5 pad 2 - ReLU - max-pool 2 - conv 16x5x5 - ReLU - max-pool 2"
+    " - 120 - ReLU - 84 - ReLU - 10",
+}
+CONV = {
+    "C1": Config("C1", (784, 10), 100, "adam", 1e-3, model="simple-cnn"),
+    "C2": Config("C2", (784, 10), 100, "adam", 1e-3, model="lenet5"),
+}
+# The products of each network, per image: (output positions, inputs per position, outputs,
+# first layer?) for every convolution (as im2col products: positions x (channels * kh * kw))
+# and every affine layer (1 position).
+CONV_PRODUCTS = {
+    "simple-cnn": [(24 * 24, 25, 30, True), (1, 30 * 12 * 12, 100, False), (1, 100, 10, False)],
+    "lenet5": [
+        (28 * 28, 25, 6, True),
+        (10 * 10, 6 * 25, 16, False),
+        (1, 16 * 5 * 5, 120, False),
+        (1, 120, 84, False),
+        (1, 84, 10, False),
+    ],
+}
+ALL_CONFIGS = {**MAIN, **CONV}
 # Configs whose predict latency is measured (--predict), and the rows per call.
 PREDICT_CONFIGS = ("T1", "T3")
 PREDICT_ROWS = (1, 32)
@@ -225,13 +261,19 @@ class Fastnn:
 
         self.fit = fn.fit
         self.cfg, self.x, self.y = cfg, x, y
-        self.model = fn.MLP(
-            list(cfg.sizes),
-            activation=cfg.activation,
-            batchnorm=cfg.batchnorm,
-            dropout=cfg.dropout,
-            seed=0,
-        )
+        if cfg.model == "mlp":
+            self.model = fn.MLP(
+                list(cfg.sizes),
+                activation=cfg.activation,
+                batchnorm=cfg.batchnorm,
+                dropout=cfg.dropout,
+                seed=0,
+            )
+        else:
+            self.x = x.reshape(-1, 1, 28, 28)
+            self.model = {"simple-cnn": fn.nn.simple_conv_net, "lenet5": fn.nn.lenet5}[cfg.model](
+                seed=0
+            )
         params = self.model.parameters()
         if cfg.optimizer == "adam":
             self.optimizer = fn.optim.Adam(params, lr=cfg.lr)
@@ -265,6 +307,17 @@ class Torch:
 
         torch.manual_seed(0)
         sizes, layers = cfg.sizes, []
+        if cfg.model == "simple-cnn":
+            x = x.reshape(-1, 1, 28, 28)
+            layers = [nn.Conv2d(1, 30, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten()]
+            layers += [nn.Linear(30 * 12 * 12, 100), nn.ReLU()]
+            sizes = (100, 10)
+        elif cfg.model == "lenet5":
+            x = x.reshape(-1, 1, 28, 28)
+            layers = [nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2)]
+            layers += [nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten()]
+            layers += [nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU()]
+            sizes = (84, 10)
         for i in range(len(sizes) - 2):
             if cfg.batchnorm:
                 layers += [
@@ -350,6 +403,8 @@ class Sklearn:
     def __init__(self, cfg, x, y):
         if cfg.batchnorm or cfg.dropout:
             raise Skipped("MLPClassifier has no batch norm or dropout")
+        if cfg.model != "mlp":
+            raise Skipped("MLPClassifier has no convolutions")
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.neural_network import MLPClassifier
 
@@ -385,6 +440,11 @@ class Sklearn:
 
 
 class GemmFloor:
+    def __new__(cls, cfg, x, y):
+        if cfg.model != "mlp":
+            return ConvFloor(cfg, x, y)
+        return super().__new__(cls)
+
     def __init__(self, cfg, x, y):
         rng = np.random.default_rng(0)
         sizes = cfg.sizes
@@ -414,6 +474,46 @@ class GemmFloor:
                 np.matmul(acts[i].T, grads[i + 1], out=dweights[i])
                 if i > 0:
                     np.matmul(grads[i + 1], weights[i].T, out=grads[i])
+        return time.perf_counter() - start
+
+
+class ConvFloor:
+    """A convolutional network's matrix products alone, as im2col computes a convolution:
+    per step and layer (m images, P output positions each, K inputs per position, C outputs)
+    cols (m P, K) @ W (K, C) forward, cols.T @ dout (K, C) for the weights, and (except the
+    first layer) dout @ W.T (m P, K) for the input; affine layers are P = 1. Preallocated
+    float32 buffers through NumPy's BLAS; no im2col, pooling or elementwise work."""
+
+    def __init__(self, cfg, x, y):
+        rng = np.random.default_rng(0)
+        layers = CONV_PRODUCTS[cfg.model]
+        self.batches = batch_sizes(x.shape[0], cfg.batch_size)
+        self.weights = [rng.standard_normal((k, c), dtype=np.float32) for _, k, c, _ in layers]
+        self.dweights = [np.empty_like(w) for w in self.weights]
+        self.buffers = {
+            m: [
+                (
+                    rng.random((m * p, k), dtype=np.float32),  # cols
+                    np.empty((m * p, c), np.float32),  # out
+                    rng.standard_normal((m * p, c), dtype=np.float32),  # dout
+                    None if first else np.empty((m * p, k), np.float32),  # dcols
+                )
+                for p, k, c, first in layers
+            ]
+            for m in set(self.batches)
+        }
+
+    def epoch(self):
+        weights, dweights = self.weights, self.dweights
+        start = time.perf_counter()
+        for m in self.batches:
+            layers = self.buffers[m]
+            for (cols, out, _, _), w in zip(layers, weights, strict=True):
+                np.matmul(cols, w, out=out)
+            for (cols, _, dout, dcols), w, dw in zip(layers, weights, dweights, strict=True):
+                np.matmul(cols.T, dout, out=dw)
+                if dcols is not None:
+                    np.matmul(dout, w.T, out=dcols)
         return time.perf_counter() - start
 
 
@@ -871,7 +971,7 @@ def parse_args(argv):
         "--threads", type=int, default=None, help="threads for everyone (default: all usable cores)"
     )
     p.add_argument("--repeats", type=int, default=None, help="timed rounds (5; --quick 1)")
-    p.add_argument("--config", nargs="+", type=str.upper, choices=sorted(MAIN), default=None)
+    p.add_argument("--config", nargs="+", type=str.upper, choices=sorted(ALL_CONFIGS), default=None)
     p.add_argument("--sweep", action="append", choices=("batch", "width"), default=[])
     p.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
     p.add_argument(
@@ -924,7 +1024,7 @@ def parse_args(argv):
     for name, (full, quick) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, quick if q else full)
-    args.config = args.config or (["T2"] if q else list(MAIN))
+    args.config = args.config or (["T2"] if q else list(ALL_CONFIGS))
     limit = usable_cores()
     if args.threads is None:
         args.threads = min(usable_cores(), limit)
@@ -959,7 +1059,12 @@ def main(argv=None):
     try:
         available = list(workers)
         trained = [i for i in available if i not in PREDICT_ONLY]
-        groups.append(("main configs", [MAIN[c] for c in args.config], trained, True))
+        mlps = [MAIN[c] for c in args.config if c in MAIN]
+        convs = [CONV[c] for c in args.config if c in CONV]
+        if mlps:
+            groups.append(("main configs", mlps, trained, True))
+        if convs:
+            groups.append(("convolutional networks", convs, trained, True))
         for kind in sweeps:
             values = SWEEPS[kind][1 if args.quick else 0]
             impls = [i for i in available if i in SWEEP_IMPLS]

@@ -24,6 +24,11 @@ Each of fastnn's layers maps onto standard operators, in eval mode (as ``predict
     Maxout                Gemm, Reshape to (batch, out_features, pieces), ReduceMax over pieces
     BatchNorm             (x - running_mean) * scale + bias, scale = weight / sqrt(running_var
                           + eps) computed in float64 at export, as fastnn's eval kernel does
+    Conv2D                Conv (weight (out, in, kh, kw) as fastnn holds it; pads, strides),
+                          then its activation
+    MaxPool2D, AvgPool2D  MaxPool, AveragePool (count_include_pad=1, as fastnn)
+    GlobalAvgPool2D       GlobalAveragePool, Flatten
+    Flatten               Flatten(axis=1)
     Sequential, MLP       their layers in order
 
 A module of your own has no ONNX form and is refused, naming its class.
@@ -42,12 +47,17 @@ from .nn import (
     ACTIVATIONS,
     ELU,
     LAYERS,
+    AvgPool2D,
     BatchNorm,
+    Conv2D,
     Dropout,
+    Flatten,
+    GlobalAvgPool2D,
     Identity,
     LeakyReLU,
     Linear,
     Maxout,
+    MaxPool2D,
     Module,
     Sequential,
     Softmax,
@@ -83,6 +93,7 @@ class _Graph:
         self.elem_type = onnx.helper.np_dtype_to_tensor_dtype(self.dtype)
         self.nodes, self.initializers, self.used = [], [], set()
         self.nbytes = 0
+        self.rank = 2  # of the tensor the layers pass on: 2 rows, 4 images
 
     def name(self, stem):
         name, k = stem, 1
@@ -166,9 +177,38 @@ def _layer(g, layer, x, stem):
             check_state(layer, name, value, d)
         var = layer.running_var.astype(np.float64)
         scale = layer.weight.data.astype(np.float64) / np.sqrt(var + layer.eps)
-        centred = g.op("Sub", [x, g.const(f"{stem}.running_mean", layer.running_mean)], stem)
-        scaled = g.op("Mul", [centred, g.const(f"{stem}.scale", scale)], f"{stem}.scaled")
-        return g.op("Add", [scaled, g.const(f"{stem}.bias", layer.bias.data)], f"{stem}.out")
+        # Over the channels of images (n, c, h, w): the constants as (c, 1, 1).
+        per = (lambda a: np.reshape(a, (-1, 1, 1))) if g.rank == 4 else np.asarray
+        mean = g.const(f"{stem}.running_mean", per(layer.running_mean))
+        centred = g.op("Sub", [x, mean], stem)
+        scaled = g.op("Mul", [centred, g.const(f"{stem}.scale", per(scale))], f"{stem}.scaled")
+        shift = g.const(f"{stem}.bias", per(layer.bias.data))
+        return g.op("Add", [scaled, shift], f"{stem}.out")
+    if cls is Conv2D:
+        (kh, kw), (sh, sw), (ph, pw) = layer.kernel_size, layer.stride, layer.padding
+        check_state(layer, "weight.data", layer.weight.data, layer._weight_shape())
+        inputs = [x, g.const(f"{stem}.weight", layer.weight.data)]
+        if layer.bias is not None:
+            check_state(layer, "bias.data", layer.bias.data, (layer.out_channels,))
+            inputs.append(g.const(f"{stem}.bias", layer.bias.data))
+        z = g.op(
+            "Conv", inputs, stem, kernel_shape=[kh, kw], strides=[sh, sw], pads=[ph, pw, ph, pw]
+        )
+        return _activation(g, z, layer.activation, layer.alpha, f"{stem}.{layer.activation}")
+    if cls in (MaxPool2D, AvgPool2D):
+        (kh, kw), (sh, sw), (ph, pw) = layer.kernel_size, layer.stride, layer.padding
+        extra = {"count_include_pad": 1} if cls is AvgPool2D else {}
+        op = "MaxPool" if cls is MaxPool2D else "AveragePool"
+        return g.op(
+            op, [x], stem, kernel_shape=[kh, kw], strides=[sh, sw], pads=[ph, pw, ph, pw], **extra
+        )
+    if cls is GlobalAvgPool2D:
+        g.rank = 2
+        pooled = g.op("GlobalAveragePool", [x], stem)
+        return g.op("Flatten", [pooled], f"{stem}.flat", axis=1)
+    if cls is Flatten:
+        g.rank = 2
+        return g.op("Flatten", [x], stem, axis=1)
     if cls in (Identity, Dropout):
         return x
     if cls is Softmax:
@@ -180,19 +220,23 @@ def _layer(g, layer, x, stem):
     raise AssertionError(f"no ONNX form for {cls.__name__}")  # _refuse_foreign lets none by
 
 
-# fastnn layers without an ONNX form yet (convolutional models come in a later step).
-_NOT_YET = ("Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten")
+def _image_channels(net):
+    """The channels of the images ``net`` takes, when its first layer takes images (a
+    convolution: its in_channels; a pooling layer or Flatten: "channels"), else None."""
+    first = net
+    while isinstance(first, Sequential) and len(first.layers):
+        first = first.layers[0]
+    if isinstance(first, Conv2D):
+        return first.in_channels
+    if isinstance(first, (MaxPool2D, AvgPool2D, GlobalAvgPool2D, Flatten)):
+        return "channels"
+    return None
 
 
 def _refuse_foreign(model, where="the model"):
     """``InvalidTypeError`` naming the first module of ``model`` that is not one of fastnn's
     own layers (``nn.LAYERS``, exactly: a subclass of one may compute something else)."""
     cls = type(model)
-    if cls.__name__ in _NOT_YET and LAYERS.get(cls.__name__) is cls:
-        raise InvalidTypeError(
-            f"export_onnx: {where} is a {cls.__name__}; ONNX export of convolutional and "
-            "pooling layers is not there yet"
-        )
     if LAYERS.get(cls.__name__) is not cls:
         raise InvalidTypeError(
             f"export_onnx: {where} is a {cls.__module__}.{cls.__qualname__}, a module of your "
@@ -319,6 +363,9 @@ def export_onnx(model, path, *, output=None, tabular=None):
     onnx = _onnx()
     g = _Graph(onnx, net.dtype)
     g.used.update(("x", "y"))
+    channels = _image_channels(net)
+    if channels is not None:
+        g.rank = 4
     x, after = "x", None
     if tabular is not None:
         x, after, table_1d, more = _tabular_ends(g, tabular, x, net)
@@ -343,13 +390,18 @@ def export_onnx(model, path, *, output=None, tabular=None):
         )
 
     n_in, n_out = net.io_widths()
-    n_in = _shape(n_in, "features")
-    n_out = n_in if n_out == SAME or n_out is None else _shape(n_out, "outputs")
+    x_shape = ["batch", _shape(n_in, "features")]
+    if channels is not None:
+        x_shape = ["batch", channels, "height", "width"]
+    if n_out == SAME or n_out is None:
+        n_out = x_shape[1] if len(x_shape) == 2 else "outputs"
+    else:
+        n_out = _shape(n_out, "outputs")
     h = onnx.helper
     graph = h.make_graph(
         g.nodes,
         "fastnn",
-        [h.make_tensor_value_info("x", g.elem_type, ["batch", n_in])],
+        [h.make_tensor_value_info("x", g.elem_type, x_shape)],
         [h.make_tensor_value_info("y", g.elem_type, ["batch"] if one_d else ["batch", n_out])],
         initializer=g.initializers,
     )

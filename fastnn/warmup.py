@@ -4,8 +4,8 @@
 Kernels are compiled on first use and cached on disk (``cache=True``), so the first training
 step of a fresh install waits for the compiler. ``warmup`` runs one tiny step through every
 layer, loss and optimizer, for float32 and float64, so that every kernel signature that
-training uses is compiled and cached before it is needed, and fit's compiled step for an MLP
-trained with Adam (with and without dropout).
+training uses is compiled and cached before it is needed (the convolution and pooling layers'
+too), and fit's compiled step for an MLP trained with Adam (with and without dropout).
 """
 
 import os
@@ -86,6 +86,20 @@ def warmup(dtypes=(np.float32, np.float64)):
             opt = optim.Adam(model.parameters())
             fit(model, x, labels, optimizer=opt, epochs=1, batch_size=3, verbose=0, seed=0)
         model.predict(x)
+        # The convolution and pooling kernels, with every activation fused into the
+        # convolution, and batch norm over images.
+        images = rng.standard_normal((2, 2, 6, 6)).astype(dtype)
+        for act in nn.ACTIVATIONS:
+            conv = nn.Sequential(
+                nn.Conv2D(2, 3, 3, padding=1, activation=act, rng=0, dtype=dtype),
+                nn.BatchNorm(3, dtype=dtype),
+                nn.MaxPool2D(2, dtype=dtype),
+                nn.AvgPool2D(1, dtype=dtype),
+                nn.Conv2D(3, 3, 1, rng=0, dtype=dtype),
+                nn.GlobalAvgPool2D(dtype=dtype),
+            )
+            _step(conv, ce, images, labels[:2])
+            conv.backward(ce.backward(), input_grad=False)
     return time.perf_counter() - began
 
 

@@ -483,3 +483,48 @@ def test_the_compiled_path_under_mpi_equals_the_per_layer_path(tmp_path):
         for rank, (same, compiled_calls, per_layer_calls) in enumerate(every):
             assert same, (case, rank)
             assert compiled_calls > 0 and per_layer_calls == 0, (case, rank, every)
+
+
+CONV = """
+import sys
+import numpy as np
+from mpi4py import MPI
+import fastnn as fn
+from fastnn import distributed
+
+data = np.load("images.npz")
+x, y = data["x"], data["y"]
+model = fn.Sequential(
+    fn.Conv2D(1, 4, 3, padding=1, activation="relu", rng=0),
+    fn.MaxPool2D(2),
+    fn.Flatten(),
+    fn.Linear(4 * 5 * 5, 3, rng=1),
+)
+if sys.argv[2] == "mpi":
+    distributed.fit(model, x, y, epochs=2, batch_size=10, seed=3, verbose=0)
+else:
+    fn.fit(model, x, y, epochs=2, batch_size=10, seed=3, verbose=0)
+if MPI.COMM_WORLD.Get_rank() == 0:
+    np.savez(sys.argv[1], *[p.data for p in model.parameters()])
+"""
+
+
+def test_a_conv_model_trains_distributed_as_in_one_process(tmp_path):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(60, 1, 10, 10)).astype(np.float32)
+    np.savez(tmp_path / "images.npz", x=x, y=rng.integers(0, 3, 60))
+    script = write_script(tmp_path, "conv.py", CONV)
+    result = run_mpi([script, "two.npz", "mpi"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    one = subprocess.run(
+        [sys.executable, str(script), "one.npz", "one"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert one.returncode == 0, one.stderr
+    with np.load(tmp_path / "one.npz") as a, np.load(tmp_path / "two.npz") as b:
+        assert len(a.files) == 4
+        for k in a.files:
+            np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-6)

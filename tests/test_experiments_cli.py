@@ -11,10 +11,11 @@ from fastnn.experiments import _common
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def test_the_registry_lists_the_courses_fifteen_experiments():
+def test_the_registry_lists_the_courses_sixteen_experiments():
     names = [name for name, _ in ex.list_experiments()]
     assert names[:3] == ["gates", "activations", "gradient-descent"]
-    assert len(names) == 15 == len(set(names))
+    assert names[-1] == "conv-filters"
+    assert len(names) == 16 == len(set(names))
     for name, (module, description) in ex.EXPERIMENTS.items():
         assert module == name.replace("-", "_")
         assert description

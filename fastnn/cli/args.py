@@ -1,12 +1,15 @@
 """What the commands share: the parser, its argument types (built on ``fastnn._checks``, so
-a bad flag is refused with the wording the library uses) and the error for bad input."""
+a bad flag is refused with the wording the library uses), the error for bad input, and the
+shape a model takes its data in."""
 
 import argparse
 from pathlib import Path
 
 from .._atomic import target
 from .._checks import check_int, check_real
+from ..data.sources import as_images, flatten
 from ..errors import FastnnError, InvalidValueError
+from ..nn import Conv2D, Sequential
 
 
 class UsageError(InvalidValueError):
@@ -93,3 +96,12 @@ def init_arg(text):
         return float(text)
     except ValueError:
         return text
+
+
+def model_input(model, x, what="--data"):
+    """``x`` shaped for ``model``: images (n, channels, height, width) for a model that starts
+    with a convolution (``fastnn.data.sources.as_images``), else rows (``flatten``)."""
+    first = model
+    while isinstance(first, Sequential) and len(first):
+        first = first[0]
+    return as_images(x, what) if isinstance(first, Conv2D) else flatten(x)

@@ -6,11 +6,11 @@ import numpy as np
 
 from .._atomic import atomic_write
 from ..data.idx import read_idx
-from ..data.sources import flatten, load_data
+from ..data.sources import load_data
 from ..files import load_tabular
 from ..training import evaluate
 from . import tabular
-from .args import UsageError, check_folder, integer
+from .args import UsageError, check_folder, integer, model_input
 
 
 def add_parsers(subparsers):
@@ -56,7 +56,7 @@ def evaluate_cmd(args):
     tabular.refuse_table_flags(args)
     tabular.model_check(tab, f"--data {args.data}")
     _, (x, y) = load_data(args.data, args.seed)
-    result = evaluate(model, flatten(x), y)
+    result = evaluate(model, model_input(model, x), y)
     print("  ".join(f"{k} {v:.4f}" for k, v in result.items()) + f"  ({len(x)} rows)")
     return 0
 
@@ -96,11 +96,11 @@ def predict_cmd(args):
             f"--data {path}: expected a CSV table (FILE.csv); give other files as INPUT"
         )
     tabular.model_check(tab, path)
-    x = flatten(_read_input(args.input))
+    x = model_input(model, _read_input(args.input), args.input)
     if args.output:
         check_folder(args.output, "--output")
-    if x.ndim == 2 and x.dtype.kind in "biuf" and not np.isfinite(x).all():
-        rows = int(np.count_nonzero(~np.isfinite(x).all(axis=1)))
+    if x.ndim >= 2 and x.dtype.kind in "biuf" and not np.isfinite(x).all():
+        rows = int(np.count_nonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1)))
         raise UsageError(f"{args.input}: the input holds NaN or infinite values (in {rows} rows)")
     if args.proba:
         out = model.predict_proba(x)

@@ -9,10 +9,10 @@ from functools import partial
 import numpy as np
 
 from .. import optim, training
-from ..data.sources import flatten, load_data
+from ..data.sources import as_images, flatten, load_data
 from ..errors import FastnnError
 from ..files import save
-from ..nn import ACTIVATIONS, MLP
+from ..nn import ACTIVATIONS, CONV_NETS, MLP
 from ..optim import OPTIMIZERS
 from ..threads import set_num_threads
 from ..training import TrainingDivergedError, callbacks, distributed
@@ -39,6 +39,13 @@ def add_parser(subparsers):
         "CSV table of numbers (with --target)",
     )
     tabular.add_train_arguments(p)
+    p.add_argument(
+        "--model",
+        choices=["mlp", *CONV_NETS],
+        default="mlp",
+        help="mlp (--layers, --activation, --init, --batchnorm shape it), or a convolutional "
+        "network for images: simple-cnn (the course's SimpleConvNet) or lenet5",
+    )
     p.add_argument(
         "--layers", type=sizes, default=[256, 128], help="hidden layer sizes, comma-separated"
     )
@@ -190,31 +197,31 @@ def _train_model(args, comm=None):
         set_num_threads(args.threads)
     say = print if root else _silent
     if tabular.is_table(args.data):
+        if args.model != "mlp":
+            raise UsageError(
+                f"--model {args.model}: a convolutional network takes images, "
+                f"not a table ({args.data})"
+            )
         data = tabular.training_data(args)
     else:
         tabular.refuse_table_flags(args)
-        data = _training_data(args)
+        data = _training_data(args, images=args.model != "mlp")
     x_train, y_train, x_test, y_test = data.x_train, data.y_train, data.x_test, data.y_test
     if root:
         check_folder(args.output, "--output")
         if args.checkpoint:
             check_folder(args.checkpoint, "--checkpoint")
-    sizes = [x_train.shape[1], *args.layers, data.outputs]
-    parameters = sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False))
-    if parameters > MAX_PARAMETERS:
-        raise UsageError(
-            f"--layers {','.join(map(str, args.layers))}: a {'-'.join(map(str, sizes))} "
-            f"network has {parameters:,} parameters; fastnn train allows {MAX_PARAMETERS:,}"
+    if args.model == "mlp":
+        model, described = _mlp(args, x_train.shape[1], data.outputs)
+    else:
+        model = CONV_NETS[args.model](
+            in_shape=x_train.shape[1:],
+            classes=data.outputs,
+            dropout=args.dropout,
+            seed=args.seed,
+            dtype=args.dtype,
         )
-    model = MLP(
-        sizes,
-        activation=args.activation,
-        batchnorm=args.batchnorm,
-        dropout=args.dropout,
-        init=args.init,
-        seed=args.seed,
-        dtype=args.dtype,
-    )
+        described = f"{args.model} for {'x'.join(map(str, x_train.shape[1:]))} images"
     opt = optim.get(args.optimizer, model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     checkpoint = args.checkpoint or _checkpoint_path(args.output)
     hooks = [callbacks.ModelCheckpoint(checkpoint, every=args.checkpoint_every)]
@@ -240,8 +247,8 @@ def _train_model(args, comm=None):
     if comm is not None:
         say(f"distributed: {comm.Get_size()} ranks, global batch {batch}")
     say(
-        f"model: {'-'.join(map(str, sizes))} {args.activation}, {model.num_parameters()} "
-        f"parameters; {args.optimizer} lr {args.lr}, batch {batch}"
+        f"model: {described}, {model.num_parameters()} parameters; {args.optimizer} lr "
+        f"{args.lr}, batch {batch}"
     )
     began = time.perf_counter()
     history = fit(
@@ -272,26 +279,49 @@ def _train_model(args, comm=None):
     return 130 if history.interrupted else 0
 
 
-def _training_data(args):
-    """``TrainingData`` for images or an .npz of x and y (class labels)."""
+def _mlp(args, features, outputs):
+    """(the MLP of --layers, --activation, ..., its description), within MAX_PARAMETERS."""
+    sizes = [features, *args.layers, outputs]
+    parameters = sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False))
+    if parameters > MAX_PARAMETERS:
+        raise UsageError(
+            f"--layers {','.join(map(str, args.layers))}: a {'-'.join(map(str, sizes))} "
+            f"network has {parameters:,} parameters; fastnn train allows {MAX_PARAMETERS:,}"
+        )
+    model = MLP(
+        sizes,
+        activation=args.activation,
+        batchnorm=args.batchnorm,
+        dropout=args.dropout,
+        init=args.init,
+        seed=args.seed,
+        dtype=args.dtype,
+    )
+    return model, f"{'-'.join(map(str, sizes))} {args.activation}"
+
+
+def _training_data(args, images=False):
+    """``TrainingData`` for images or an .npz of x and y (class labels): rows (n, features),
+    or with ``images`` (a convolutional network) images (n, channels, height, width)."""
     (x_train, y_train), (x_test, y_test) = load_data(args.data, args.seed)
-    x_train, x_test = flatten(x_train), flatten(x_test)
+    shape = as_images if images else flatten
+    x_train, x_test = shape(x_train), shape(x_test)
     y_train, y_test = np.asarray(y_train), np.asarray(y_test)
     for x, y, part in ((x_train, y_train, "training"), (x_test, y_test, "test")):
-        if x.ndim != 2 or len(x) == 0:
+        if x.ndim != (4 if images else 2) or len(x) == 0:
+            expected = "(n >= 1, channels, height, width)" if images else "(n >= 1, features)"
             raise UsageError(
-                f"--data {args.data}: expected {part} inputs of shape (n >= 1, features), "
-                f"got {x.shape}"
+                f"--data {args.data}: expected {part} inputs of shape {expected}, got {x.shape}"
             )
         if y.ndim != 1 or y.dtype.kind not in "iu":
             raise UsageError(
                 f"--data {args.data}: expected integer class labels (n,) in y, got "
                 f"{y.dtype} {y.shape}"
             )
-    if x_test.shape[1] != x_train.shape[1]:
+    if x_test.shape[1:] != x_train.shape[1:]:
         raise UsageError(
-            f"--data {args.data}: the training inputs have {x_train.shape[1]} features, the "
-            f"test inputs {x_test.shape[1]}"
+            f"--data {args.data}: the training inputs are {x_train.shape[1:]}, the test "
+            f"inputs {x_test.shape[1:]}"
         )
     classes = int(max(y_train.max(), y_test.max())) + 1
     if classes > len(x_train):
@@ -300,8 +330,13 @@ def _training_data(args):
             f"{len(x_train)} training rows; expected class numbers 0, 1, ..., k - 1"
         )
     lines = [
-        f"data: {args.data}, {len(x_train)} training and {len(x_test)} test rows of "
-        f"{x_train.shape[1]} features, {classes} classes"
+        f"data: {args.data}, {len(x_train)} training and {len(x_test)} test "
+        + (
+            f"images of {'x'.join(map(str, x_train.shape[1:]))}"
+            if images
+            else f"rows of {x_train.shape[1]} features"
+        )
+        + f", {classes} classes"
     ]
     return tabular.TrainingData(
         x_train, y_train, x_test, y_test, classes, lines=lines, unit="images"

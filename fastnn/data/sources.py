@@ -1,6 +1,7 @@
 """Data by name, as the command line and the tuner take it (``--data``): the embedded sample,
 the full MNIST sets, a folder of IDX files or an ``.npz`` file of arrays."""
 
+import math
 import os
 
 import numpy as np
@@ -9,7 +10,7 @@ from ..errors import FileFormatError, InvalidValueError
 from . import datasets
 from .preprocessing import train_val_test_split
 
-__all__ = ["flatten", "load_data"]
+__all__ = ["as_images", "flatten", "load_data"]
 
 
 def load_data(spec, seed=0):
@@ -60,3 +61,23 @@ def flatten(x):
     (n, 784)."""
     x = np.asarray(x)
     return x.reshape(len(x), -1) if x.ndim > 2 else x
+
+
+def as_images(x, what="--data"):
+    """``x`` as images (n, channels, height, width): rows of a square number of features
+    (784 -> one 28x28 channel) or (n, height, width) get one channel; (n, c, h, w) stays."""
+    x = np.asarray(x)
+    if x.ndim == 4:
+        return x
+    if x.ndim == 3:
+        return x[:, None]
+    if x.ndim == 2:
+        side = math.isqrt(x.shape[1])
+        if side * side == x.shape[1] and side > 0:
+            return x.reshape(len(x), 1, side, side)
+        raise InvalidValueError(
+            f"{what}: a convolutional network needs images; rows of {x.shape[1]} features "
+            "are not a square image (give (n, height, width) or (n, channels, height, width) "
+            "arrays)"
+        )
+    raise InvalidValueError(f"{what}: expected images, got an array of shape {x.shape}")

@@ -43,6 +43,7 @@ from .module import (  # noqa: F401
 )
 from .normalization import BatchNorm
 from .pooling import AvgPool2D, Flatten, GlobalAvgPool2D, MaxPool2D
+from .zoo import CONV_NETS, lenet5, simple_conv_net  # noqa: F401
 
 # The layer classes a fastnn file may name, by class name: ``fastnn.files`` rebuilds a saved
 # model from these alone (never from a class a file could make it import).

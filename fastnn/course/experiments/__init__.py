@@ -35,6 +35,7 @@ _DESCRIPTIONS = {
     "activation-table": "test accuracy for initialisations x activations in a deep MLP",
     "preprocessing": "points before and after standardisation and L2 norm",
     "tuning": "test accuracy against hidden units and number of layers",
+    "conv-filters": "SimpleConvNet's first-layer filters before and after training",
 }
 # name on the command line -> (module in this package, one-line description); the module, and
 # the experiment's function in it, are named as on the command line with underscores.
@@ -65,6 +66,7 @@ def run(name, **kwargs):
 from .activation_table import activation_table  # noqa: E402, F401
 from .activations import activations  # noqa: E402, F401
 from .batchnorm import batchnorm  # noqa: E402, F401
+from .conv_filters import conv_filters  # noqa: E402, F401
 from .gates import gates  # noqa: E402, F401
 from .gradient_descent import gradient_descent  # noqa: E402, F401
 from .hyperparameter_search import hyperparameter_search  # noqa: E402, F401
