@@ -63,8 +63,12 @@ def _im2col_image(x, kh, kw, sh, sw, ph, pw, oh_n, ow_n, col, k):
                     for ow in range(lo):
                         row[base + ow] = 0
                     off = j - pw
-                    for ow in range(lo, hi):
-                        row[base + ow] = src[ow * sw + off]
+                    if sw == 1:  # unit stride both sides: a loop LLVM vectorises
+                        for ow in range(lo, hi):
+                            row[base + ow] = src[ow + off]
+                    else:
+                        for ow in range(lo, hi):
+                            row[base + ow] = src[ow * sw + off]
                     for ow in range(hi, ow_n):
                         row[base + ow] = 0
 
@@ -90,8 +94,12 @@ def _col2im_image(col, k, kh, kw, sh, sw, ph, pw, oh_n, ow_n, dx):
                         continue
                     dst = dx[c, ih]
                     base = oh * ow_n
-                    for ow in range(lo, hi):
-                        dst[ow * sw + off] += row[base + ow]
+                    if sw == 1:
+                        for ow in range(lo, hi):
+                            dst[ow + off] += row[base + ow]
+                    else:
+                        for ow in range(lo, hi):
+                            dst[ow * sw + off] += row[base + ow]
 
 
 @njit(**PARALLEL)
