@@ -154,6 +154,8 @@ def test_cli_trains_evaluates_and_predicts_a_conv_net(tmp_path, capsys):
     accuracy = float(out.split("test accuracy ")[1].split()[0])
     loaded = fn.load(model)
     assert [type(m).__name__ for m in loaded][:2] == ["Conv2D", "MaxPool2D"]
+    # A conv net's defaults: dropout 0.5 before the last affine layer (and a cosine schedule).
+    assert [m.p for m in loaded if isinstance(m, fn.Dropout)] == [0.5]
     assert main(["evaluate", str(model), "--data", str(tmp_path / "imgs.npz")]) == 0
     assert f"accuracy {accuracy:.4f}" in capsys.readouterr().out
     np.savez(tmp_path / "new.npz", x=x[:7].reshape(7, 144))  # rows: made square images
