@@ -44,6 +44,21 @@ def _out_range(j, pad, stride, size, out):
 
 
 @njit(**SERIAL)
+def _copy(dst, src):
+    """dst[:] = src[:] for 1-D arrays of one length; unsigned indices, so no wraparound
+    checks and a loop LLVM vectorises."""
+    for t in range(np.uint64(dst.shape[0])):
+        dst[t] = src[t]
+
+
+@njit(**SERIAL)
+def _add(dst, src):
+    """dst[:] += src[:], as _copy."""
+    for t in range(np.uint64(dst.shape[0])):
+        dst[t] += src[t]
+
+
+@njit(**SERIAL)
 def _im2col_image(x, kh, kw, sh, sw, ph, pw, oh_n, ow_n, col, k):
     # x: (C, H, W) of image k, into its columns of col: (C * kh * kw, N, OH * OW).
     c_n, h, w = x.shape
@@ -52,25 +67,21 @@ def _im2col_image(x, kh, kw, sh, sw, ph, pw, oh_n, ow_n, col, k):
             for j in range(kw):
                 row = col[(c * kh + i) * kw + j, k]
                 lo, hi = _out_range(j, pw, sw, w, ow_n)
+                off = j - pw
                 for oh in range(oh_n):
                     ih = oh * sh - ph + i
                     base = oh * ow_n
                     if ih < 0 or ih >= h:
-                        for ow in range(ow_n):
-                            row[base + ow] = 0
+                        row[base : base + ow_n] = 0
                         continue
                     src = x[c, ih]
-                    for ow in range(lo):
-                        row[base + ow] = 0
-                    off = j - pw
-                    if sw == 1:  # unit stride both sides: a loop LLVM vectorises
-                        for ow in range(lo, hi):
-                            row[base + ow] = src[ow + off]
+                    row[base : base + lo] = 0
+                    if sw == 1:  # unit stride both sides
+                        _copy(row[base + lo : base + hi], src[lo + off : hi + off])
                     else:
                         for ow in range(lo, hi):
                             row[base + ow] = src[ow * sw + off]
-                    for ow in range(hi, ow_n):
-                        row[base + ow] = 0
+                    row[base + hi : base + ow_n] = 0
 
 
 @njit(**SERIAL)
@@ -95,8 +106,7 @@ def _col2im_image(col, k, kh, kw, sh, sw, ph, pw, oh_n, ow_n, dx):
                     dst = dx[c, ih]
                     base = oh * ow_n
                     if sw == 1:
-                        for ow in range(lo, hi):
-                            dst[ow + off] += row[base + ow]
+                        _add(dst[lo + off : hi + off], row[base + lo : base + hi])
                     else:
                         for ow in range(lo, hi):
                             dst[ow * sw + off] += row[base + ow]
