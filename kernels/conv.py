@@ -29,6 +29,7 @@ from numba import njit, prange
 from . import blas
 from ._config import PARALLEL, SERIAL, chunk_bounds, n_chunks
 from .activations import IDENTITY, _backward_range, _forward_range
+from .softmax_cross_entropy import _row_sum
 
 
 @njit(**SERIAL)
@@ -186,9 +187,7 @@ def _dz_channels(dout, y, act, alpha, dz, db, lo, hi):
         for k in range(n):
             if act != IDENTITY:
                 _backward_range(dout[k, c], y[k, c], dz[k, c], act, alpha, 0, p)
-            row = g[k, c]
-            for q in range(p):
-                s += row[q]
+            s += _row_sum(g[k, c])  # float64, in a fixed order, vectorised
         db[c] = s
 
 
