@@ -170,6 +170,12 @@ def test_cli_refuses_what_a_conv_net_cannot_take(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "rows of 10 features are not a square image" in err
+    y = np.arange(20) % 2
+    np.savez(tmp_path / "two.npz", x_train=np.zeros((20, 12, 12)), y_train=y,
+             x_test=np.zeros((20, 10, 10)), y_test=y)  # fmt: skip
+    code = main(["train", "--model", "simple-cnn", "--data", str(tmp_path / "two.npz")])
+    err = capsys.readouterr().err
+    assert code == 2 and "the training images are 1x12x12, the test images 1x10x10" in err
     (tmp_path / "t.csv").write_text("a,b\n1,2\n3,4\n")
     code = main(["train", "--model", "lenet5", "--data", str(tmp_path / "t.csv"), "--target", "b"])
     assert code == 2 and "takes images, not a table" in capsys.readouterr().err

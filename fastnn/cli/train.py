@@ -329,9 +329,14 @@ def _training_data(args, images=False):
                 f"{y.dtype} {y.shape}"
             )
     if x_test.shape[1:] != x_train.shape[1:]:
+        if images:
+            train, test = ("x".join(map(str, x.shape[1:])) for x in (x_train, x_test))
+            raise UsageError(
+                f"--data {args.data}: the training images are {train}, the test images {test}"
+            )
         raise UsageError(
-            f"--data {args.data}: the training inputs are {x_train.shape[1:]}, the test "
-            f"inputs {x_test.shape[1:]}"
+            f"--data {args.data}: the training inputs have {x_train.shape[1]} features, the "
+            f"test inputs {x_test.shape[1]}"
         )
     classes = int(max(y_train.max(), y_test.max())) + 1
     if classes > len(x_train):
