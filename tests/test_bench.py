@@ -92,6 +92,16 @@ def test_sklearn_compare_script_prints_its_table():
     assert "| accuracy |" in rows[0] and "| R^2 |" in rows[1]
 
 
+def test_direct_conv_script_computes_the_same_convolutions():
+    # The script asserts that the direct loop and im2col + BLAS agree on every case.
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "direct_conv.py"), "--repeat", "1"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert sum(line.startswith("| LeNet-5 conv") for line in proc.stdout.splitlines()) == 2
+
+
 def test_kernel_speed_script_runs():
     proc = subprocess.run(
         [
