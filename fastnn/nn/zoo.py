@@ -11,7 +11,7 @@ import numpy as np
 from .._checks import check_dtype, check_int, check_seed
 from ..errors import InvalidValueError
 from .containers import Sequential
-from .conv import Conv2D
+from .conv import Conv2D, out_size
 from .dropout import Dropout
 from .linear import Linear
 from .pooling import Flatten, MaxPool2D
@@ -24,10 +24,6 @@ def _image_shape(in_shape):
     if shape is None or len(shape) != 3:
         raise InvalidValueError(f"in_shape must be (channels, height, width), got {in_shape!r}")
     return tuple(check_int(s, "in_shape", low=1) for s in shape)
-
-
-def _out(size, kernel, stride=1, padding=0):
-    return (size + 2 * padding - kernel) // stride + 1
 
 
 def simple_conv_net(
@@ -57,7 +53,7 @@ def simple_conv_net(
             (hidden, "hidden"),
         )
     )
-    oh, ow = _out(h, kernel_size) // 2, _out(w, kernel_size) // 2
+    oh, ow = out_size(h, kernel_size, 1, 0) // 2, out_size(w, kernel_size, 1, 0) // 2
     if oh < 1 or ow < 1:
         raise InvalidValueError(
             f"simple_conv_net: a {h}x{w} image is too small for a {kernel_size}x{kernel_size} "
@@ -88,7 +84,7 @@ def lenet5(in_shape=(1, 28, 28), classes=10, *, dropout=0.0, seed=None, dtype=np
     ``dropout`` > 0 adds a ``Dropout`` before the last affine layer."""
     c, h, w = _image_shape(in_shape)
     classes = check_int(classes, "classes", low=1)
-    oh, ow = _out(_out(h, 5, padding=2) // 2, 5) // 2, _out(_out(w, 5, padding=2) // 2, 5) // 2
+    oh, ow = (out_size(out_size(s, 5, 1, 2) // 2, 5, 1, 0) // 2 for s in (h, w))
     if oh < 1 or ow < 1:
         raise InvalidValueError(f"lenet5: a {h}x{w} image is too small (at least 12x12)")
     dtype = check_dtype(dtype)

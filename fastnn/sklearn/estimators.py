@@ -3,7 +3,7 @@
 import warnings
 
 import numpy as np
-from scipy.special import expit, log_expit, log_softmax
+from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.exceptions import DataConversionWarning
 from sklearn.metrics import accuracy_score, r2_score
@@ -158,7 +158,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         for a multilabel fit each label's probability (logistic), which need not sum to 1."""
         X = self._check_X(X)
         z = self.model_.predict(X).astype(np.float64)  # float64, as scikit-learn's
-        return expit(z) if self._multilabel else _softmax(z)
+        return expit(z) if self._multilabel else softmax(z, axis=1)
 
     def predict_log_proba(self, X):
         """Log of ``predict_proba``, from the logits (no log(0) for tiny probabilities)."""
@@ -183,11 +183,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _more_tags(self):  # scikit-learn < 1.6
         return {"multilabel": True}
-
-
-def _softmax(z):
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):

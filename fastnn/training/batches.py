@@ -26,6 +26,7 @@ class Batches:
         # Rows of any shape (images (channels, height, width) too), gathered as flat rows.
         self.xb = {m: np.empty((m, *x.shape[1:]), dtype=x.dtype) for m in sizes}
         self._flat_x = x.reshape(self.n, -1)
+        self._flat_xb = {m: xb.reshape(m, -1) for m, xb in self.xb.items()}  # views, made once
         self.tb = {m: np.empty((m,) + t.shape[1:], dtype=t.dtype) for m in sizes}
         self.lb = {m: np.empty(m, dtype=np.int64) for m in sizes}
         self.pred = {m: np.empty(m, dtype=np.intp) for m in sizes}
@@ -42,7 +43,7 @@ class Batches:
         """The inputs and the loss's targets (labels or rows of targets) of rows ``idx``."""
         m = idx.shape[0]
         xs, ts = self.xb[m], self.tb[m]
-        gather_rows(self._flat_x, idx, xs.reshape(m, -1))
+        gather_rows(self._flat_x, idx, self._flat_xb[m])
         if self.t.ndim == 2:
             gather_rows(self.t, idx, ts)
         else:
