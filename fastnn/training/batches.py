@@ -25,8 +25,9 @@ class Batches:
         sizes = {m for b in {batch_size, last} for m in ranks.slice_sizes(b)}
         # Rows of any shape (images (channels, height, width) too), gathered as flat rows.
         self.xb = {m: np.empty((m, *x.shape[1:]), dtype=x.dtype) for m in sizes}
-        self._flat_x = x.reshape(self.n, -1)
-        self._flat_xb = {m: xb.reshape(m, -1) for m, xb in self.xb.items()}  # views, made once
+        row = int(np.prod(x.shape[1:]))  # not -1: a rank's empty slice has 0 rows
+        self._flat_x = x.reshape(self.n, row)
+        self._flat_xb = {m: xb.reshape(m, row) for m, xb in self.xb.items()}  # views, made once
         self.tb = {m: np.empty((m,) + t.shape[1:], dtype=t.dtype) for m in sizes}
         self.lb = {m: np.empty(m, dtype=np.int64) for m in sizes}
         self.pred = {m: np.empty(m, dtype=np.intp) for m in sizes}
